@@ -47,7 +47,7 @@ size_t BlockBytes(DType t) {
   return 0;
 }
 
-std::string_view DTypeName(DType t) {
+const char* DTypeName(DType t) {
   switch (t) {
     case DType::kF32:
       return "F32";

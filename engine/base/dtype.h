@@ -3,7 +3,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <string_view>
 
 namespace lorad {
 
@@ -28,7 +27,7 @@ size_t BlockElements(DType t);
 size_t BlockBytes(DType t);
 // Bytes needed to store `n` values of `t`; `n` must be a multiple of BlockElements(t).
 inline size_t RowBytes(DType t, size_t n) { return n / BlockElements(t) * BlockBytes(t); }
-std::string_view DTypeName(DType t);
+const char* DTypeName(DType t);
 bool IsQuantized(DType t);
 
 }  // namespace lorad
