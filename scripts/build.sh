@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Configures and builds lorad into $LORAD_BUILD_DIR (default build/) with Ninja and ccache.
+# The CUDA kernel library is built whenever nvcc is present (set LORAD_WITH_CUDA=OFF to skip).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_DIR="${LORAD_BUILD_DIR:-$ROOT/build}"
+WITH_CUDA="${LORAD_WITH_CUDA:-}"
+if [ -z "$WITH_CUDA" ]; then
+  if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then WITH_CUDA=ON; else WITH_CUDA=OFF; fi
+fi
+if [ "$WITH_CUDA" = ON ] && ! command -v nvcc >/dev/null 2>&1; then
+  export PATH="/usr/local/cuda/bin:$PATH"
+fi
+
+cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DLORAD_WITH_CUDA="$WITH_CUDA" >/dev/null
+cmake --build "$BUILD_DIR" -j "${LORAD_BUILD_JOBS:-$(nproc)}"
