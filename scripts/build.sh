@@ -13,6 +13,9 @@ if [ "$WITH_CUDA" = ON ] && ! command -v nvcc >/dev/null 2>&1; then
   export PATH="/usr/local/cuda/bin:$PATH"
 fi
 
+# ccache hits across clones and folders (CI builds a fresh clone elsewhere).
+export CCACHE_BASEDIR="$ROOT" CCACHE_NOHASHDIR=true
+
 cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DLORAD_WITH_CUDA="$WITH_CUDA" >/dev/null
 cmake --build "$BUILD_DIR" -j "${LORAD_BUILD_JOBS:-$(nproc)}"
