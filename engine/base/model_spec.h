@@ -26,6 +26,11 @@ struct ModelSpec {
   int32_t rope_original_max_position = 8192;
   bool tied_embeddings = false;  // output projection reuses the token embedding
   bool qkv_bias = false;         // Qwen2-style biases on q/k/v projections
+  // RoPE pairing of the loaded q/k weights. false: GGML "normal" mode, rotating adjacent pairs
+  // (x[2i], x[2i+1]) of each head, which is what llama-arch GGUF files (q/k rows permuted by
+  // llama.cpp's converter) and lorad's HF loader (which applies the same permutation) give.
+  // true: NeoX rotate-half, pairs (x[i], x[i + head_dim/2]), as qwen2 weights need.
+  bool rope_neox = false;
 };
 
 }  // namespace lorad

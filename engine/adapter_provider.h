@@ -1,0 +1,24 @@
+// How the engine obtains an adapter's weights for a request, without knowing where adapters
+// live: the server implements it over the adapter registry and cache.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "engine/base/lora_weights.h"
+
+namespace lorad {
+
+class AdapterProvider {
+ public:
+  virtual ~AdapterProvider() = default;
+  // The weights of `adapter_id`, loaded if needed. Holding the returned pointer pins that
+  // version of the weights (a reload or unload does not free them under a running request).
+  // Called from Engine::Submit's caller thread, never from the scheduler thread.
+  // NOT_FOUND for an unknown id; FAILED_PRECONDITION when it does not fit the base model.
+  virtual absl::StatusOr<std::shared_ptr<const LoraWeights>> Acquire(
+      const std::string& adapter_id) = 0;
+};
+
+}  // namespace lorad

@@ -1,0 +1,43 @@
+// QuantMatMul kernels for AVX2 + FMA + F16C: integer dots with vpmaddubsw (u8 x s8 -> s16 pairs) +
+// vpmaddwd. The bodies live in quant_matmul_x86.inc; this file picks the dot instruction.
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "engine/base/half.h"
+#include "engine/kernels/q8_activation.h"
+#include "engine/quant/blocks.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+
+namespace lorad::kernels::internal {
+namespace avx2 {
+namespace {
+
+static inline __m256i DotU8S8(__m256i u, __m256i s) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+
+static inline __m256 Nf4Lookup(__m256i code) {
+  const __m256 lo = _mm256_permutevar8x32_ps(_mm256_loadu_ps(::lorad::quant::kNF4Codebook), code);
+  const __m256 hi =
+      _mm256_permutevar8x32_ps(_mm256_loadu_ps(::lorad::quant::kNF4Codebook + 8), code);
+  return _mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_slli_epi32(code, 28)));
+}
+
+#include "engine/kernels/quant_matmul_x86.inc"
+
+}  // namespace
+}  // namespace avx2
+
+#pragma GCC pop_options
+
+const MatMulKernels& Avx2MatMulKernels() {
+  static const MatMulKernels kernels = {avx2::QuantizeRowQ8, avx2::MatMulRows,
+                                        avx2::DequantizeRowSimd};
+  return kernels;
+}
+
+}  // namespace lorad::kernels::internal

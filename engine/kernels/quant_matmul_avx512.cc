@@ -1,0 +1,42 @@
+// QuantMatMul kernels for AVX-512 VL + AVX512-VNNI: EVEX vpdpbusd dots and a one-instruction NF4
+// code-book lookup. The bodies live in quant_matmul_x86.inc; this file picks the dot instruction.
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "engine/base/half.h"
+#include "engine/kernels/q8_activation.h"
+#include "engine/quant/blocks.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")
+
+namespace lorad::kernels::internal {
+namespace avx512 {
+namespace {
+
+static inline __m256i DotU8S8(__m256i u, __m256i s) {
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+}
+
+static inline __m256 Nf4Lookup(__m256i code) {
+  const __m256 lo = _mm256_loadu_ps(::lorad::quant::kNF4Codebook);
+  const __m256 hi = _mm256_loadu_ps(::lorad::quant::kNF4Codebook + 8);
+  return _mm256_permutex2var_ps(lo, code, hi);
+}
+
+#include "engine/kernels/quant_matmul_x86.inc"
+
+}  // namespace
+}  // namespace avx512
+
+#pragma GCC pop_options
+
+const MatMulKernels& Avx512MatMulKernels() {
+  static const MatMulKernels kernels = {avx512::QuantizeRowQ8, avx512::MatMulRows,
+                                        avx512::DequantizeRowSimd};
+  return kernels;
+}
+
+}  // namespace lorad::kernels::internal

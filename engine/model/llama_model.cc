@@ -1,0 +1,205 @@
+#include "engine/model/llama_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "engine/base/status_macros.h"
+#include "engine/kernels/quant_matmul.h"
+#include "engine/kernels/segmented_lora.h"
+#include "engine/model/vec_math.h"
+#include "engine/quant/dequantize.h"
+
+namespace lorad {
+namespace {
+
+kernels::QuantMatrix AsQuantMatrix(const WeightMatrix& w) {
+  return kernels::QuantMatrix{w.type, w.rows, w.cols, w.data, w.row_bytes};
+}
+
+template <typename T>
+T* Grow(std::vector<T>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Create(
+    std::unique_ptr<ModelWeights> weights, kernels::ThreadPool* pool) {
+  if (weights == nullptr || pool == nullptr) {
+    return absl::InvalidArgumentError("LlamaModel needs weights and a thread pool");
+  }
+  const ModelSpec& s = weights->spec;
+  if (s.num_heads <= 0 || s.num_kv_heads <= 0 || s.num_heads % s.num_kv_heads != 0 ||
+      s.head_dim <= 0 || s.head_dim % 2 != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("unsupported attention shape: heads=", s.num_heads,
+                     " kv_heads=", s.num_kv_heads, " head_dim=", s.head_dim));
+  }
+  if (static_cast<int32_t>(weights->layers.size()) != s.num_layers) {
+    return absl::FailedPreconditionError("layer count does not match the model spec");
+  }
+  return std::unique_ptr<LlamaModel>(new LlamaModel(std::move(weights), pool));
+}
+
+LlamaModel::LlamaModel(std::unique_ptr<ModelWeights> weights, kernels::ThreadPool* pool)
+    : weights_(std::move(weights)),
+      pool_(pool),
+      rope_(weights_->spec, weights_->rope_freq_factors) {}
+
+KvCacheOptions LlamaModel::CacheOptions(int64_t num_blocks, int32_t block_tokens) const {
+  KvCacheOptions o;
+  o.num_layers = spec().num_layers;
+  o.num_kv_heads = spec().num_kv_heads;
+  o.head_dim = spec().head_dim;
+  o.block_tokens = block_tokens;
+  o.num_blocks = num_blocks;
+  return o;
+}
+
+absl::Status LlamaModel::Validate(const ForwardBatch& b, const KvCache& cache) const {
+  const size_t n = b.tokens.size();
+  if (n == 0) return absl::InvalidArgumentError("empty forward batch");
+  if (b.positions.size() != n || b.seq_index.size() != n) {
+    return absl::InvalidArgumentError("tokens, positions and seq_index differ in length");
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (b.tokens[i] < 0 || b.tokens[i] >= spec().vocab_size) {
+      return absl::InvalidArgumentError(absl::StrCat("token id ", b.tokens[i], " at row ", i,
+                                                     " is outside the vocabulary of ",
+                                                     spec().vocab_size));
+    }
+    if (b.seq_index[i] < 0 || static_cast<size_t>(b.seq_index[i]) >= b.block_tables.size()) {
+      return absl::InvalidArgumentError(absl::StrCat("row ", i, " has no block table"));
+    }
+    const BlockTable* t = b.block_tables[b.seq_index[i]];
+    const int64_t capacity = static_cast<int64_t>(t->blocks.size()) * cache.block_tokens();
+    if (b.positions[i] < 0 || b.positions[i] >= capacity) {
+      return absl::InvalidArgumentError(absl::StrCat("position ", b.positions[i], " at row ", i,
+                                                     " is outside its KV blocks (", capacity,
+                                                     " positions)"));
+    }
+  }
+  for (int32_t r : b.logit_rows) {
+    if (r < 0 || static_cast<size_t>(r) >= n) {
+      return absl::InvalidArgumentError(absl::StrCat("logit row ", r, " is outside the batch"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void LlamaModel::Project(const WeightMatrix& w, const float* x, int64_t n, float* y,
+                         const LoraBatch* lora, int32_t layer, LoraTarget target) {
+  kernels::QuantMatMul(AsQuantMatrix(w), x, n, y, pool_);
+  if (lora == nullptr || layer >= static_cast<int32_t>(lora->layers.size())) return;
+  const auto& segs = lora->layers[layer][static_cast<int>(target)];
+  if (segs.empty()) return;
+  const size_t ws = kernels::SegmentedLoraWorkspaceBytes(n, segs);
+  kernels::SegmentedLora(x, w.cols, y, w.rows, segs, Grow(lora_workspace_, ws), pool_);
+}
+
+void LlamaModel::Attention(const ForwardBatch& b, KvCache& cache, int32_t layer, int64_t n) {
+  const ModelSpec& s = spec();
+  const int32_t hd = s.head_dim;
+  const int32_t kvh = s.num_kv_heads;
+  const int32_t group = s.num_heads / kvh;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const float* q = q_.data();
+  float* att = att_.data();
+  pool_->ParallelFor(n * kvh, [&](int64_t begin, int64_t end) {
+    std::vector<float> scores;
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t i = task / kvh;
+      const int32_t g = static_cast<int32_t>(task % kvh);
+      const int64_t len = b.positions[i] + 1;
+      const BlockTable& table = *b.block_tables[b.seq_index[i]];
+      scores.resize(static_cast<size_t>(group) * len);
+      for (int64_t j = 0; j < len; ++j) {
+        const float* key = cache.Key(layer, table, j) + static_cast<int64_t>(g) * hd;
+        for (int32_t h = 0; h < group; ++h) {
+          const float* qh = q + (i * s.num_heads + g * group + h) * hd;
+          scores[h * len + j] = vec::Dot(qh, key, hd) * scale;
+        }
+      }
+      for (int32_t h = 0; h < group; ++h) {
+        float* sc = scores.data() + h * len;
+        vec::Softmax(sc, len);
+        float* out = att + (i * s.num_heads + g * group + h) * hd;
+        std::memset(out, 0, sizeof(float) * hd);
+        for (int64_t j = 0; j < len; ++j) {
+          const float* val = cache.Value(layer, table, j) + static_cast<int64_t>(g) * hd;
+          vec::Axpy(sc[j], val, out, hd);
+        }
+      }
+    }
+  });
+}
+
+absl::Status LlamaModel::Forward(const ForwardBatch& b, KvCache& cache, float* logits) {
+  LORAD_RETURN_IF_ERROR(Validate(b, cache));
+  const ModelSpec& s = spec();
+  const int64_t n = static_cast<int64_t>(b.tokens.size());
+  const int64_t hidden = s.hidden_size;
+  const int64_t q_dim = int64_t{s.num_heads} * s.head_dim;
+  const int64_t kv_dim = int64_t{s.num_kv_heads} * s.head_dim;
+  const int64_t inter = s.intermediate_size;
+  float* x = Grow(x_, n * hidden);
+  float* h = Grow(h_, n * std::max(hidden, q_dim));
+  float* q = Grow(q_, n * q_dim);
+  float* k = Grow(k_, n * kv_dim);
+  float* v = Grow(v_, n * kv_dim);
+  Grow(att_, n * q_dim);
+  float* gate = Grow(gate_, n * inter);
+  float* up = Grow(up_, n * inter);
+
+  const WeightMatrix& emb = weights_->token_embedding;
+  for (int64_t i = 0; i < n; ++i) {
+    const auto* row = static_cast<const uint8_t*>(emb.data) + b.tokens[i] * emb.row_bytes;
+    quant::DequantizeRow(emb.type, row, x + i * hidden, hidden);
+  }
+
+  for (int32_t l = 0; l < s.num_layers; ++l) {
+    const LayerWeights& lw = weights_->layers[l];
+    for (int64_t i = 0; i < n; ++i) {
+      vec::RmsNorm(x + i * hidden, lw.attn_norm.data(), s.rms_norm_eps, hidden, h + i * hidden);
+    }
+    Project(lw.wq, h, n, q, b.lora, l, LoraTarget::kQ);
+    Project(lw.wk, h, n, k, b.lora, l, LoraTarget::kK);
+    Project(lw.wv, h, n, v, b.lora, l, LoraTarget::kV);
+    for (int64_t i = 0; i < n; ++i) {
+      if (!lw.bq.empty()) vec::Add(lw.bq.data(), q + i * q_dim, q_dim);
+      if (!lw.bk.empty()) vec::Add(lw.bk.data(), k + i * kv_dim, kv_dim);
+      if (!lw.bv.empty()) vec::Add(lw.bv.data(), v + i * kv_dim, kv_dim);
+      rope_.Apply(q + i * q_dim, s.num_heads, b.positions[i]);
+      rope_.Apply(k + i * kv_dim, s.num_kv_heads, b.positions[i]);
+      const BlockTable& table = *b.block_tables[b.seq_index[i]];
+      std::memcpy(cache.Key(l, table, b.positions[i]), k + i * kv_dim, sizeof(float) * kv_dim);
+      std::memcpy(cache.Value(l, table, b.positions[i]), v + i * kv_dim, sizeof(float) * kv_dim);
+    }
+    Attention(b, cache, l, n);
+    Project(lw.wo, att_.data(), n, h, b.lora, l, LoraTarget::kO);
+    vec::Add(h, x, n * hidden);
+    for (int64_t i = 0; i < n; ++i) {
+      vec::RmsNorm(x + i * hidden, lw.ffn_norm.data(), s.rms_norm_eps, hidden, h + i * hidden);
+    }
+    Project(lw.w_gate, h, n, gate, b.lora, l, LoraTarget::kGate);
+    Project(lw.w_up, h, n, up, b.lora, l, LoraTarget::kUp);
+    vec::SiluMul(gate, up, n * inter);
+    Project(lw.w_down, gate, n, h, b.lora, l, LoraTarget::kDown);
+    vec::Add(h, x, n * hidden);
+  }
+
+  const int64_t m = static_cast<int64_t>(b.logit_rows.size());
+  if (m == 0) return absl::OkStatus();
+  float* rows = Grow(rows_, m * hidden);
+  for (int64_t j = 0; j < m; ++j) {
+    vec::RmsNorm(x + b.logit_rows[j] * hidden, weights_->output_norm.data(), s.rms_norm_eps, hidden,
+                 rows + j * hidden);
+  }
+  kernels::QuantMatMul(AsQuantMatrix(weights_->output), rows, m, logits, pool_);
+  return absl::OkStatus();
+}
+
+}  // namespace lorad
