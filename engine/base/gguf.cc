@@ -38,8 +38,8 @@ class GgufParser {
                                   " remaining bytes can hold"));
     }
     if (n_tensors > Remaining() / 25) {
-      return Invalid(absl::StrCat("tensor count ", n_tensors, " is more than the ",
-                                  Remaining(), " remaining bytes can hold"));
+      return Invalid(absl::StrCat("tensor count ", n_tensors, " is more than the ", Remaining(),
+                                  " remaining bytes can hold"));
     }
     out_->metadata_.reserve(n_kv);
     for (uint64_t i = 0; i < n_kv; ++i) LORAD_RETURN_IF_ERROR(ParseKeyValue(i));
@@ -68,8 +68,8 @@ class GgufParser {
     return Error(absl::StatusCode::kInvalidArgument, msg);
   }
   absl::Status Truncated(const std::string& what, size_t need) const {
-    return Invalid(absl::StrCat("file is truncated reading ", what, " at byte ", pos_,
-                                " (need ", need, " bytes, ", Remaining(), " left)"));
+    return Invalid(absl::StrCat("file is truncated reading ", what, " at byte ", pos_, " (need ",
+                                need, " bytes, ", Remaining(), " left)"));
   }
 
   absl::StatusOr<const uint8_t*> Take(const std::string& what, size_t n) {
@@ -186,8 +186,8 @@ class GgufParser {
     t.name = std::string(name);
     LORAD_ASSIGN_OR_RETURN(const uint32_t n_dims, ReadU32(where));
     if (n_dims == 0 || n_dims > kGgufMaxDims) {
-      return Invalid(absl::StrCat(where, " has ", n_dims, " dimensions (1 to ", kGgufMaxDims,
-                                  " allowed)"));
+      return Invalid(
+          absl::StrCat(where, " has ", n_dims, " dimensions (1 to ", kGgufMaxDims, " allowed)"));
     }
     int64_t elements = 1;
     for (uint32_t d = 0; d < n_dims; ++d) {
@@ -231,8 +231,7 @@ class GgufParser {
     }
     if (t.offset > data_size || t.bytes > data_size - t.offset) {
       return Invalid(absl::StrCat(where, ": data [", t.offset, ", +", t.bytes,
-                                  ") is past the end of the data section (", data_size,
-                                  " bytes)"));
+                                  ") is past the end of the data section (", data_size, " bytes)"));
     }
     t.data = base_ + out_->data_offset_ + t.offset;
     return absl::OkStatus();
@@ -265,7 +264,8 @@ const GgufTensor* GgufFile::FindTensor(std::string_view name) const {
 absl::StatusOr<const GgufTensor*> GgufFile::GetTensor(std::string_view name) const {
   const GgufTensor* t = FindTensor(name);
   if (t == nullptr) {
-    return absl::NotFoundError(absl::StrCat(path(), ": tensor '", std::string(name), "' not found"));
+    return absl::NotFoundError(
+        absl::StrCat(path(), ": tensor '", std::string(name), "' not found"));
   }
   return t;
 }

@@ -47,8 +47,8 @@ struct GgufTensor {
   std::vector<int64_t> dims;
   uint32_t ggml_type = 0;
   DType type = DType::kF32;
-  uint64_t offset = 0;   // from the start of the data section; a multiple of the alignment
-  size_t bytes = 0;      // RowBytes(type, dims[0]) * product(dims[1..])
+  uint64_t offset = 0;  // from the start of the data section; a multiple of the alignment
+  size_t bytes = 0;     // RowBytes(type, dims[0]) * product(dims[1..])
   int64_t num_elements = 0;
   const void* data = nullptr;  // into the mapping; aligned to alignment() within the file
 
@@ -103,7 +103,7 @@ class GgufFile {
  private:
   friend class GgufParser;
   explicit GgufFile(std::unique_ptr<MappedFile> file) : file_(std::move(file)) {}
-  absl::StatusOr<const GgufValue*> Lookup(std::string_view key, const char* wanted) const;
+  absl::StatusOr<const GgufValue*> Lookup(std::string_view key) const;
 
   std::unique_ptr<MappedFile> file_;
   uint32_t version_ = 0;

@@ -79,10 +79,11 @@ const uint8_t* RawBytes(const GgufValue& v) { return reinterpret_cast<const uint
 
 }  // namespace
 
-absl::StatusOr<const GgufValue*> GgufFile::Lookup(std::string_view key, const char* wanted) const {
+absl::StatusOr<const GgufValue*> GgufFile::Lookup(std::string_view key) const {
   const GgufValue* v = FindValue(key);
   if (v == nullptr) {
-    return absl::NotFoundError(absl::StrCat(path(), ": metadata key '", std::string(key), "' not found"));
+    return absl::NotFoundError(
+        absl::StrCat(path(), ": metadata key '", std::string(key), "' not found"));
   }
   return v;
 }
@@ -92,31 +93,31 @@ absl::Status WrongType(const std::string& path, std::string_view key, const Gguf
                        const char* wanted) {
   std::string have = GgufTypeName(v.type);
   if (v.type == GgufType::kArray) have = absl::StrCat("array of ", GgufTypeName(v.array_type));
-  return absl::InvalidArgumentError(absl::StrCat(path, ": metadata key '", std::string(key), "' is ", have,
-                                                 ", expected ", wanted));
+  return absl::InvalidArgumentError(absl::StrCat(path, ": metadata key '", std::string(key),
+                                                 "' is ", have, ", expected ", wanted));
 }
 }  // namespace
 
 absl::StatusOr<std::string> GgufFile::GetString(std::string_view key) const {
-  LORAD_ASSIGN_OR_RETURN(const GgufValue* v, Lookup(key, "string"));
+  LORAD_ASSIGN_OR_RETURN(const GgufValue* v, Lookup(key));
   if (v->type != GgufType::kString) return WrongType(path(), key, *v, "string");
   return std::string(v->string);
 }
 
 absl::StatusOr<int64_t> GgufFile::GetInt(std::string_view key) const {
-  LORAD_ASSIGN_OR_RETURN(const GgufValue* v, Lookup(key, "integer"));
+  LORAD_ASSIGN_OR_RETURN(const GgufValue* v, Lookup(key));
   if (!IsIntLike(v->type)) return WrongType(path(), key, *v, "an integer");
   bool too_big = false;
   const int64_t i = DecodeInt(v->type, RawBytes(*v), &too_big);
   if (too_big) {
-    return absl::OutOfRangeError(
-        absl::StrCat(path(), ": metadata key '", std::string(key), "' = ", v->raw, " exceeds int64"));
+    return absl::OutOfRangeError(absl::StrCat(path(), ": metadata key '", std::string(key),
+                                              "' = ", v->raw, " exceeds int64"));
   }
   return i;
 }
 
 absl::StatusOr<double> GgufFile::GetFloat(std::string_view key) const {
-  LORAD_ASSIGN_OR_RETURN(const GgufValue* v, Lookup(key, "float"));
+  LORAD_ASSIGN_OR_RETURN(const GgufValue* v, Lookup(key));
   if (!IsFloat(v->type) && !IsGgufIntegerType(v->type)) {
     return WrongType(path(), key, *v, "a number");
   }
@@ -124,19 +125,19 @@ absl::StatusOr<double> GgufFile::GetFloat(std::string_view key) const {
 }
 
 absl::StatusOr<bool> GgufFile::GetBool(std::string_view key) const {
-  LORAD_ASSIGN_OR_RETURN(const GgufValue* v, Lookup(key, "bool"));
+  LORAD_ASSIGN_OR_RETURN(const GgufValue* v, Lookup(key));
   if (v->type != GgufType::kBool) return WrongType(path(), key, *v, "bool");
   return v->raw != 0;
 }
 
 absl::StatusOr<uint64_t> GgufFile::GetArraySize(std::string_view key) const {
-  LORAD_ASSIGN_OR_RETURN(const GgufValue* v, Lookup(key, "array"));
+  LORAD_ASSIGN_OR_RETURN(const GgufValue* v, Lookup(key));
   if (v->type != GgufType::kArray) return WrongType(path(), key, *v, "an array");
   return v->array_size;
 }
 
 absl::StatusOr<std::vector<std::string>> GgufFile::GetStringArray(std::string_view key) const {
-  LORAD_ASSIGN_OR_RETURN(const GgufValue* v, Lookup(key, "string array"));
+  LORAD_ASSIGN_OR_RETURN(const GgufValue* v, Lookup(key));
   if (v->type != GgufType::kArray || v->array_type != GgufType::kString) {
     return WrongType(path(), key, *v, "array of string");
   }
@@ -153,7 +154,7 @@ absl::StatusOr<std::vector<std::string>> GgufFile::GetStringArray(std::string_vi
 }
 
 absl::StatusOr<std::vector<int64_t>> GgufFile::GetIntArray(std::string_view key) const {
-  LORAD_ASSIGN_OR_RETURN(const GgufValue* v, Lookup(key, "integer array"));
+  LORAD_ASSIGN_OR_RETURN(const GgufValue* v, Lookup(key));
   if (v->type != GgufType::kArray || !IsIntLike(v->array_type)) {
     return WrongType(path(), key, *v, "array of integers");
   }
@@ -164,14 +165,14 @@ absl::StatusOr<std::vector<int64_t>> GgufFile::GetIntArray(std::string_view key)
     out[i] = DecodeInt(v->array_type, v->array_data + i * elem, &too_big);
   }
   if (too_big) {
-    return absl::OutOfRangeError(
-        absl::StrCat(path(), ": metadata key '", std::string(key), "' has uint64 elements above int64"));
+    return absl::OutOfRangeError(absl::StrCat(path(), ": metadata key '", std::string(key),
+                                              "' has uint64 elements above int64"));
   }
   return out;
 }
 
 absl::StatusOr<std::vector<float>> GgufFile::GetFloatArray(std::string_view key) const {
-  LORAD_ASSIGN_OR_RETURN(const GgufValue* v, Lookup(key, "float array"));
+  LORAD_ASSIGN_OR_RETURN(const GgufValue* v, Lookup(key));
   if (v->type != GgufType::kArray ||
       (!IsFloat(v->array_type) && !IsGgufIntegerType(v->array_type))) {
     return WrongType(path(), key, *v, "array of numbers");

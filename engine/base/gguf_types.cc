@@ -8,11 +8,10 @@ namespace {
 
 // ggml_type names by id (ggml.h); empty slots are ids that were retired.
 constexpr const char* kGgmlTypeNames[] = {
-    "F32",     "F16",    "Q4_0",   "Q4_1",    "",        "",        "Q5_0",  "Q5_1",
-    "Q8_0",    "Q8_1",   "Q2_K",   "Q3_K",    "Q4_K",    "Q5_K",    "Q6_K",  "Q8_K",
-    "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S",  "IQ4_NL",  "IQ3_S",   "IQ2_S", "IQ4_XS",
-    "I8",      "I16",    "I32",    "I64",     "F64",     "IQ1_M",   "BF16",  "",
-    "",        "",       "TQ1_0",  "TQ2_0",   "",        "",        "",      "MXFP4",
+    "F32",    "F16",   "Q4_0",  "Q4_1",   "",      "",      "Q5_0",    "Q5_1",   "Q8_0",    "Q8_1",
+    "Q2_K",   "Q3_K",  "Q4_K",  "Q5_K",   "Q6_K",  "Q8_K",  "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S",
+    "IQ4_NL", "IQ3_S", "IQ2_S", "IQ4_XS", "I8",    "I16",   "I32",     "I64",    "F64",     "IQ1_M",
+    "BF16",   "",      "",      "",       "TQ1_0", "TQ2_0", "",        "",       "",        "MXFP4",
 };
 
 struct GgmlDType {
@@ -20,9 +19,8 @@ struct GgmlDType {
   DType type;
 };
 constexpr GgmlDType kSupported[] = {
-    {0, DType::kF32},   {1, DType::kF16},   {30, DType::kBF16}, {8, DType::kQ8_0},
-    {2, DType::kQ4_0},  {3, DType::kQ4_1},  {6, DType::kQ5_0},  {12, DType::kQ4_K},
-    {14, DType::kQ6_K},
+    {0, DType::kF32},  {1, DType::kF16},  {30, DType::kBF16}, {8, DType::kQ8_0},  {2, DType::kQ4_0},
+    {3, DType::kQ4_1}, {6, DType::kQ5_0}, {12, DType::kQ4_K}, {14, DType::kQ6_K},
 };
 
 }  // namespace
@@ -30,9 +28,9 @@ constexpr GgmlDType kSupported[] = {
 bool IsValidGgufType(uint32_t t) { return t <= static_cast<uint32_t>(GgufType::kFloat64); }
 
 const char* GgufTypeName(GgufType t) {
-  static constexpr const char* kNames[] = {"uint8",   "int8",   "uint16", "int16", "uint32",
-                                           "int32",   "float32", "bool",  "string", "array",
-                                           "uint64",  "int64",  "float64"};
+  static constexpr const char* kNames[] = {"uint8",  "int8",    "uint16", "int16",  "uint32",
+                                           "int32",  "float32", "bool",   "string", "array",
+                                           "uint64", "int64",   "float64"};
   const auto i = static_cast<uint32_t>(t);
   return i < sizeof(kNames) / sizeof(kNames[0]) ? kNames[i] : "type#?";
 }
@@ -99,8 +97,7 @@ absl::StatusOr<uint32_t> GgmlTypeFromDType(DType type) {
   for (const GgmlDType& s : kSupported) {
     if (s.type == type) return s.id;
   }
-  return absl::UnimplementedError(
-      absl::StrCat(DTypeName(type), " has no GGUF tensor type"));
+  return absl::UnimplementedError(absl::StrCat(DTypeName(type), " has no GGUF tensor type"));
 }
 
 }  // namespace lorad

@@ -45,24 +45,14 @@ void GgufWriter::SetScalar(const std::string& key, GgufType type, T v) {
 
 void GgufWriter::SetUint8(const std::string& k, uint8_t v) { SetScalar(k, GgufType::kUint8, v); }
 void GgufWriter::SetInt8(const std::string& k, int8_t v) { SetScalar(k, GgufType::kInt8, v); }
-void GgufWriter::SetUint16(const std::string& k, uint16_t v) {
-  SetScalar(k, GgufType::kUint16, v);
-}
+void GgufWriter::SetUint16(const std::string& k, uint16_t v) { SetScalar(k, GgufType::kUint16, v); }
 void GgufWriter::SetInt16(const std::string& k, int16_t v) { SetScalar(k, GgufType::kInt16, v); }
-void GgufWriter::SetUint32(const std::string& k, uint32_t v) {
-  SetScalar(k, GgufType::kUint32, v);
-}
+void GgufWriter::SetUint32(const std::string& k, uint32_t v) { SetScalar(k, GgufType::kUint32, v); }
 void GgufWriter::SetInt32(const std::string& k, int32_t v) { SetScalar(k, GgufType::kInt32, v); }
-void GgufWriter::SetUint64(const std::string& k, uint64_t v) {
-  SetScalar(k, GgufType::kUint64, v);
-}
+void GgufWriter::SetUint64(const std::string& k, uint64_t v) { SetScalar(k, GgufType::kUint64, v); }
 void GgufWriter::SetInt64(const std::string& k, int64_t v) { SetScalar(k, GgufType::kInt64, v); }
-void GgufWriter::SetFloat32(const std::string& k, float v) {
-  SetScalar(k, GgufType::kFloat32, v);
-}
-void GgufWriter::SetFloat64(const std::string& k, double v) {
-  SetScalar(k, GgufType::kFloat64, v);
-}
+void GgufWriter::SetFloat32(const std::string& k, float v) { SetScalar(k, GgufType::kFloat32, v); }
+void GgufWriter::SetFloat64(const std::string& k, double v) { SetScalar(k, GgufType::kFloat64, v); }
 void GgufWriter::SetBool(const std::string& k, bool v) {
   SetScalar<uint8_t>(k, GgufType::kBool, v ? 1 : 0);
 }
@@ -87,9 +77,8 @@ absl::Status GgufWriter::SetArray(const std::string& key, GgufType elem_type, co
                                   size_t count) {
   const size_t size = GgufScalarBytes(elem_type);
   if (size == 0) {
-    return absl::InvalidArgumentError(absl::StrCat("GGUF key '", key, "': SetArray takes ",
-                                                   "scalar elements, not ",
-                                                   GgufTypeName(elem_type)));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "GGUF key '", key, "': SetArray takes ", "scalar elements, not ", GgufTypeName(elem_type)));
   }
   std::string e;
   Append<uint32_t>(&e, static_cast<uint32_t>(GgufType::kArray));
@@ -125,8 +114,8 @@ absl::Status GgufWriter::AddTensor(const std::string& name, const std::vector<in
   }
   if (dims[0] % static_cast<int64_t>(BlockElements(type)) != 0) {
     return absl::InvalidArgumentError(absl::StrCat(where, ": row length ", dims[0],
-                                                   " is not a multiple of the ",
-                                                   DTypeName(type), " block size"));
+                                                   " is not a multiple of the ", DTypeName(type),
+                                                   " block size"));
   }
   const size_t want = elements / BlockElements(type) * BlockBytes(type);
   if (bytes != want) {

@@ -123,8 +123,7 @@ absl::Status SafetensorsFile::Parse() {
     const std::string dtype_name = dtype_it->get<std::string>();
     auto dtype = ParseDType(dtype_name);
     if (!dtype.ok()) {
-      return absl::UnimplementedError(
-          absl::StrCat(p, ": ", where, ": ", dtype.status().message()));
+      return absl::UnimplementedError(absl::StrCat(p, ": ", where, ": ", dtype.status().message()));
     }
     t.dtype = *dtype;
     uint64_t elements = 1;
@@ -146,8 +145,7 @@ absl::Status SafetensorsFile::Parse() {
     }
     if (end > data_size) {
       return invalid(absl::StrCat(where, ": data_offsets ", offsets_it->dump(),
-                                  " are past the end of the data section (", data_size,
-                                  " bytes)"));
+                                  " are past the end of the data section (", data_size, " bytes)"));
     }
     uint64_t bytes;
     if (__builtin_mul_overflow(elements, SafetensorsElementBytes(dtype_name), &bytes) ||
@@ -166,16 +164,17 @@ absl::Status SafetensorsFile::Parse() {
 }
 
 const SafetensorsTensor* SafetensorsFile::Find(std::string_view name) const {
-  auto it = std::lower_bound(
-      tensors_.begin(), tensors_.end(), name,
-      [](const SafetensorsTensor& t, std::string_view n) { return t.name < n; });
+  auto it =
+      std::lower_bound(tensors_.begin(), tensors_.end(), name,
+                       [](const SafetensorsTensor& t, std::string_view n) { return t.name < n; });
   return it != tensors_.end() && it->name == name ? &*it : nullptr;
 }
 
 absl::StatusOr<const SafetensorsTensor*> SafetensorsFile::Get(std::string_view name) const {
   const SafetensorsTensor* t = Find(name);
   if (t == nullptr) {
-    return absl::NotFoundError(absl::StrCat(path(), ": tensor '", std::string(name), "' not found"));
+    return absl::NotFoundError(
+        absl::StrCat(path(), ": tensor '", std::string(name), "' not found"));
   }
   return t;
 }

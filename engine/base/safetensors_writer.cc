@@ -22,8 +22,8 @@ absl::Status SafetensorsWriter::Add(const std::string& name, DType dtype,
   }
   const char* dtype_name = SafetensorsDTypeName(dtype);
   if (dtype_name == nullptr) {
-    return absl::UnimplementedError(absl::StrCat(where, ": dtype ", DTypeName(dtype),
-                                                 " cannot be stored (F32, F16, BF16)"));
+    return absl::UnimplementedError(
+        absl::StrCat(where, ": dtype ", DTypeName(dtype), " cannot be stored (F32, F16, BF16)"));
   }
   size_t elements = 1;
   for (int64_t d : shape) {
@@ -40,8 +40,7 @@ absl::Status SafetensorsWriter::Add(const std::string& name, DType dtype,
 }
 
 absl::Status SafetensorsWriter::AddFromF32(const std::string& name, DType dtype,
-                                           const std::vector<int64_t>& shape,
-                                           const float* values) {
+                                           const std::vector<int64_t>& shape, const float* values) {
   size_t n = 1;
   for (int64_t d : shape) n *= d < 0 ? 0 : static_cast<size_t>(d);
   if (dtype == DType::kF32) return Add(name, dtype, shape, values, n * sizeof(float));

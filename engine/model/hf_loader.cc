@@ -52,10 +52,10 @@ class TensorSet {
       return absl::NotFoundError(absl::StrCat(dir_, ": tensor '", name, "' not found"));
     }
     if (it->second.tensor->shape != shape) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          it->second.file->path(), ": tensor '", name, "' has shape [",
-          absl::StrJoin(it->second.tensor->shape, ", "), "], expected [",
-          absl::StrJoin(shape, ", "), "]"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(it->second.file->path(), ": tensor '", name, "' has shape [",
+                       absl::StrJoin(it->second.tensor->shape, ", "), "], expected [",
+                       absl::StrJoin(shape, ", "), "]"));
     }
     return it->second.tensor;
   }
@@ -93,11 +93,10 @@ class TensorSet {
     std::set<std::string> shards;
     for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
       const std::string shard = it.value().is_string() ? it.value().get<std::string>() : "";
-      if (shard.empty() || shard.find('/') != std::string::npos || shard == "." ||
-          shard == "..") {
-        return absl::InvalidArgumentError(absl::StrCat(
-            index_path, ": tensor '", it.key(), "' maps to an invalid shard name ",
-            it.value().dump()));
+      if (shard.empty() || shard.find('/') != std::string::npos || shard == "." || shard == "..") {
+        return absl::InvalidArgumentError(absl::StrCat(index_path, ": tensor '", it.key(),
+                                                       "' maps to an invalid shard name ",
+                                                       it.value().dump()));
       }
       wanted[it.key()] = shard;
       shards.insert(shard);
@@ -106,8 +105,8 @@ class TensorSet {
     for (const auto& [name, shard] : wanted) {
       auto it = index_.find(name);
       if (it == index_.end() || it->second.file->path() != dir + "/" + shard) {
-        return absl::InvalidArgumentError(absl::StrCat(index_path, ": tensor '", name,
-                                                       "' is not in shard '", shard, "'"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(index_path, ": tensor '", name, "' is not in shard '", shard, "'"));
       }
     }
     return absl::OkStatus();
@@ -144,14 +143,13 @@ class HfLoader {
     ModelSpec& s = w_->spec;
     s.qkv_bias = tensors_.Has("model.layers.0.self_attn.q_proj.bias");
     if (!s.tied_embeddings && !tensors_.Has("lm_head.weight")) {
-      return absl::NotFoundError(absl::StrCat(
-          dir_, ": lm_head.weight not found and tie_word_embeddings is false"));
+      return absl::NotFoundError(
+          absl::StrCat(dir_, ": lm_head.weight not found and tie_word_embeddings is false"));
     }
     permute_qk_ = !s.rope_neox;
     w_->rope_freq_factors = Llama3RopeFreqFactors(s);
     const int64_t vocab = s.vocab_size, h = s.hidden_size;
-    LORAD_ASSIGN_OR_RETURN(w_->token_embedding,
-                           Matrix("model.embed_tokens.weight", vocab, h, 0));
+    LORAD_ASSIGN_OR_RETURN(w_->token_embedding, Matrix("model.embed_tokens.weight", vocab, h, 0));
     if (s.tied_embeddings) {
       w_->output = w_->token_embedding;
     } else {
@@ -169,9 +167,10 @@ class HfLoader {
                                       int64_t head_dim) {
     LORAD_ASSIGN_OR_RETURN(const SafetensorsTensor* t, tensors_.Get(name, {rows, cols}));
     if (cols % static_cast<int64_t>(BlockElements(DType::kNF4)) != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          dir_, ": tensor '", name, "' has ", cols, " columns, not a multiple of the NF4 block "
-          "size ", BlockElements(DType::kNF4)));
+      return absl::InvalidArgumentError(absl::StrCat(dir_, ": tensor '", name, "' has ", cols,
+                                                     " columns, not a multiple of the NF4 block "
+                                                     "size ",
+                                                     BlockElements(DType::kNF4)));
     }
     const size_t row_bytes = RowBytes(DType::kNF4, cols);
     std::vector<uint8_t>& buf = w_->buffers.emplace_back(row_bytes * rows);
@@ -186,8 +185,7 @@ class HfLoader {
   }
 
   // The 1-D tensor `name` of `n` values as fp32, permuted like q/k rows when `head_dim` > 0.
-  absl::StatusOr<std::vector<float>> Vector(const std::string& name, int64_t n,
-                                            int64_t head_dim) {
+  absl::StatusOr<std::vector<float>> Vector(const std::string& name, int64_t n, int64_t head_dim) {
     LORAD_ASSIGN_OR_RETURN(const SafetensorsTensor* t, tensors_.Get(name, {n}));
     std::vector<float> v(n);
     ReadRowF32(*t, 0, n, v.data());
