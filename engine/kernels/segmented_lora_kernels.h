@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "engine/base/half.h"
 #include "engine/kernels/segmented_lora.h"
 
 namespace lorad::kernels::internal {
@@ -19,15 +20,7 @@ void LoraExpandScalar(const float* tmp, int64_t ld, const LoraSegment& s, int64_
 void LoraExpandAvx2(const float* tmp, int64_t ld, const LoraSegment& s, int64_t o_begin,
                     int64_t o_end, float* y, int64_t d_out);
 
-// B[o, j] as fp32.
-inline float LoraWeightAt(DType dtype, const void* data, int64_t index);
-
-}  // namespace lorad::kernels::internal
-
-#include "engine/base/half.h"
-
-namespace lorad::kernels::internal {
-
+// Element `index` of fp32 or fp16 adapter weights, as fp32.
 inline float LoraWeightAt(DType dtype, const void* data, int64_t index) {
   return dtype == DType::kF16 ? Fp16ToFp32(static_cast<const uint16_t*>(data)[index])
                               : static_cast<const float*>(data)[index];

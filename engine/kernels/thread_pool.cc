@@ -15,6 +15,10 @@ namespace {
 
 thread_local bool tls_inside_pool = false;
 
+// Chunks per thread and call: threads claim chunks dynamically, so a thread that is slow or
+// descheduled (shared cores) holds up at most one small chunk.
+constexpr int kChunksPerThread = 4;
+
 }  // namespace
 
 ThreadPool::ThreadPool(int num_threads, int spin_us)
@@ -28,7 +32,7 @@ ThreadPool::~ThreadPool() {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
     stop_flag_.store(true);
-    generation_.fetch_add(1);
+    generation_.fetch_add(1);  // never equals a job id a worker still waits on
   }
   cv_.notify_all();
   for (std::thread& t : workers_) t.join();
@@ -40,12 +44,27 @@ void ThreadPool::RunChunk(int index) {
   if (begin < end) (*fn_)(begin, end);
 }
 
-void ThreadPool::WorkerLoop(int index) {
+void ThreadPool::RunChunks(uint32_t job) {
+  uint64_t v = claim_.load(std::memory_order_acquire);
+  for (;;) {
+    if (static_cast<uint32_t>(v >> 32) != job) return;  // a later job: ours is complete
+    const int chunk = static_cast<int>(static_cast<uint32_t>(v));
+    // While chunk `chunk` of `job` is unclaimed the job cannot finish, so active_ is stable.
+    if (chunk >= active_) return;
+    if (claim_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel)) {
+      RunChunk(chunk);
+      done_.fetch_add(1, std::memory_order_acq_rel);
+      v = claim_.load(std::memory_order_acquire);
+    }
+  }
+}
+
+void ThreadPool::WorkerLoop(int /*index*/) {
   tls_inside_pool = true;
-  uint64_t seen = 0;
+  uint32_t seen = 0;
   for (;;) {
     // Spin for a while: the next call usually comes within microseconds.
-    uint64_t gen = generation_.load(std::memory_order_acquire);
+    uint32_t gen = generation_.load(std::memory_order_acquire);
     if (gen == seen) {
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(spin_us_);
       for (int iter = 1; gen == seen; ++iter) {
@@ -63,10 +82,7 @@ void ThreadPool::WorkerLoop(int index) {
     }
     seen = gen;
     if (stop_flag_.load(std::memory_order_acquire)) return;
-    if (index < active_) {
-      RunChunk(index);
-      pending_.fetch_sub(1, std::memory_order_acq_rel);
-    }
+    RunChunks(gen);
   }
 }
 
@@ -80,18 +96,19 @@ void ThreadPool::ParallelFor(int64_t n, const std::function<void(int64_t, int64_
   tls_inside_pool = true;
   fn_ = &fn;
   n_ = n;
-  active_ = static_cast<int>(std::min<int64_t>(n, num_threads_));
-  // Every worker wakes for every job (those with index >= active_ just acknowledge it).
-  pending_.store(num_threads_ - 1, std::memory_order_relaxed);
-  generation_.fetch_add(1);  // seq_cst: pairs with sleepers_ below (Dekker-style)
+  active_ = static_cast<int>(std::min<int64_t>(n, int64_t{num_threads_} * kChunksPerThread));
+  done_.store(0, std::memory_order_relaxed);
+  const uint32_t job = ++job_;
+  claim_.store(static_cast<uint64_t>(job) << 32, std::memory_order_release);
+  generation_.store(job);  // seq_cst: pairs with sleepers_ below (Dekker-style)
   if (sleepers_.load() > 0) {
     std::lock_guard<std::mutex> lock(mu_);
     cv_.notify_all();
   }
-  RunChunk(0);
-  for (int iter = 1; pending_.load(std::memory_order_acquire) != 0; ++iter) {
+  RunChunks(job);
+  for (int iter = 1; done_.load(std::memory_order_acquire) != active_; ++iter) {
     LORAD_CPU_RELAX();
-    if ((iter & 1023) == 0) std::this_thread::yield();  // a worker may be descheduled
+    if ((iter & 1023) == 0) std::this_thread::yield();  // the chunk's owner was descheduled
   }
   tls_inside_pool = false;
 }

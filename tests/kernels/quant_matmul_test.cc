@@ -1,0 +1,149 @@
+#include "engine/kernels/quant_matmul.h"
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "engine/quant/dequantize.h"
+#include "gtest/gtest.h"
+#include "tests/kernels/kernel_test_util.h"
+
+namespace lorad::kernels {
+namespace {
+
+using testing::RandomFloats;
+using testing::RandomMatrix;
+using testing::ScopedIsa;
+
+constexpr DType kAllTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ8_0, DType::kQ4_0,
+                               DType::kQ4_1, DType::kQ5_0, DType::kQ4_K, DType::kQ6_K, DType::kNF4};
+
+bool QuantizesActivations(DType t, Isa isa) {
+  return isa != Isa::kScalar && IsQuantized(t) && t != DType::kNF4;
+}
+
+// Column counts valid for `t`, including odd ones for the float types.
+std::vector<int64_t> ColsFor(DType t) {
+  switch (BlockElements(t)) {
+    case 1:
+      return {1, 7, 9, 33, 577};
+    case 32:
+      return {32, 96, 576};
+    case 64:
+      return {64, 192, 576};
+    default:
+      return {256, 768};
+  }
+}
+
+// Checks QuantMatMul against the reference with the tolerance quant_matmul.h documents.
+void CheckMatMul(DType type, int64_t rows, int64_t cols, int64_t m, Isa isa, ThreadPool* pool,
+                 uint32_t seed) {
+  const std::vector<uint8_t> data = RandomMatrix(type, rows, cols, seed);
+  const QuantMatrix w{type, rows, cols, data.data(), RowBytes(type, cols)};
+  std::vector<float> x = RandomFloats(static_cast<size_t>(m * cols), seed + 1);
+  if (cols >= 64) std::fill(x.begin() + 32, x.begin() + 64, 0.0f);  // an all-zero x block
+  std::vector<float> y(static_cast<size_t>(m * rows), 1e30f), ref(y.size());
+  QuantMatMul(w, x.data(), m, y.data(), pool);
+  QuantMatMulReference(w, x.data(), m, ref.data(), nullptr);
+
+  std::vector<float> wrow(static_cast<size_t>(cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    quant::DequantizeRow(type, data.data() + r * w.row_bytes, wrow.data(), cols);
+    for (int64_t i = 0; i < m; ++i) {
+      const float* xi = x.data() + i * cols;
+      double abs_sum = 0.0, q8_bound = 0.0;
+      for (int64_t k = 0; k < cols; ++k) {
+        abs_sum += std::fabs(wrow[k] * xi[k]);
+        if (k % 32 == 0) {
+          float amax = 0.0f;
+          for (int64_t j = k; j < std::min(cols, k + 32); ++j)
+            amax = std::max(amax, std::fabs(xi[j]));
+          double wsum = 0.0;
+          for (int64_t j = k; j < std::min(cols, k + 32); ++j) wsum += std::fabs(wrow[j]);
+          q8_bound += wsum * amax / 254.0;
+        }
+      }
+      double tol = 1e-5 * abs_sum + 1e-6;
+      if (QuantizesActivations(type, isa)) tol += q8_bound * 1.001;
+      const float got = y[i * rows + r], want = ref[i * rows + r];
+      ASSERT_NEAR(got, want, tol) << DTypeName(type) << " " << IsaName(isa) << " rows=" << rows
+                                  << " cols=" << cols << " m=" << m << " r=" << r << " i=" << i;
+    }
+  }
+}
+
+class QuantMatMulTest : public ::testing::TestWithParam<std::tuple<DType, Isa, int>> {};
+
+TEST_P(QuantMatMulTest, MatchesReference) {
+  const auto [type, isa, threads] = GetParam();
+  ScopedIsa scoped(isa);
+  std::unique_ptr<ThreadPool> pool = threads > 0 ? std::make_unique<ThreadPool>(threads) : nullptr;
+  uint32_t seed = 1;
+  for (int64_t cols : ColsFor(type)) {
+    for (int64_t rows : {1, 4, 5, 17, 50}) {
+      for (int64_t m : {1, 2, 3, 4, 5, 17, 64}) {
+        CheckMatMul(type, rows, cols, m, isa, pool.get(), seed++);
+      }
+    }
+  }
+}
+
+TEST_P(QuantMatMulTest, LargerShape) {
+  const auto [type, isa, threads] = GetParam();
+  ScopedIsa scoped(isa);
+  std::unique_ptr<ThreadPool> pool = threads > 0 ? std::make_unique<ThreadPool>(threads) : nullptr;
+  const int64_t cols = BlockElements(type) == 1 ? 1537 : 1536;
+  CheckMatMul(type, 131, cols, 1, isa, pool.get(), 77);
+  CheckMatMul(type, 67, cols, 33, isa, pool.get(), 78);
+}
+
+TEST_P(QuantMatMulTest, DequantizeRowsIsBitExact) {
+  const auto [type, isa, threads] = GetParam();
+  ScopedIsa scoped(isa);
+  for (int64_t cols : ColsFor(type)) {
+    const int64_t rows = 7;
+    const std::vector<uint8_t> data = RandomMatrix(type, rows, cols, 5);
+    const QuantMatrix w{type, rows, cols, data.data(), RowBytes(type, cols)};
+    std::vector<float> got(static_cast<size_t>((rows - 2) * cols)), want(got.size());
+    DequantizeRows(w, 2, rows, got.data());
+    for (int64_t r = 2; r < rows; ++r) {
+      quant::DequantizeRow(type, data.data() + r * w.row_bytes, want.data() + (r - 2) * cols, cols);
+    }
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_EQ(got[i], want[i]) << DTypeName(type) << " " << IsaName(isa) << " i=" << i;
+    }
+  }
+}
+
+std::vector<std::tuple<DType, Isa, int>> AllParams() {
+  std::vector<std::tuple<DType, Isa, int>> params;
+  for (DType t : kAllTypes) {
+    for (Isa isa : testing::SupportedIsas()) {
+      for (int threads : {0, 1, 2}) params.emplace_back(t, isa, threads);
+    }
+  }
+  return params;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTypesIsasThreads, QuantMatMulTest, ::testing::ValuesIn(AllParams()),
+                         [](const ::testing::TestParamInfo<QuantMatMulTest::ParamType>& info) {
+                           return std::string(DTypeName(std::get<0>(info.param))) + "_" +
+                                  IsaName(std::get<1>(info.param)) + "_t" +
+                                  std::to_string(std::get<2>(info.param));
+                         });
+
+TEST(QuantMatMulTest, ZeroRowsOrZeroMIsANoOp) {
+  const std::vector<uint8_t> data = RandomMatrix(DType::kQ4_1, 4, 64, 3);
+  const QuantMatrix w{DType::kQ4_1, 4, 64, data.data(), RowBytes(DType::kQ4_1, 64)};
+  std::vector<float> y(4, 7.0f);
+  const std::vector<float> x = RandomFloats(64, 4);
+  QuantMatMul(w, x.data(), 0, y.data(), nullptr);
+  EXPECT_EQ(y[0], 7.0f);
+}
+
+}  // namespace
+}  // namespace lorad::kernels
