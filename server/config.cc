@@ -1,0 +1,235 @@
+#include "server/config.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "engine/base/status_macros.h"
+#include "nlohmann/json.hpp"
+#include "server/host_port.h"
+
+namespace lorad::server {
+namespace {
+
+constexpr char kDefaultModelRelativePath[] = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
+
+absl::Status SetInt(absl::string_view name, absl::string_view value, int min, int max, int* out) {
+  int parsed = 0;
+  if (!absl::SimpleAtoi(value, &parsed) || parsed < min || parsed > max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, "=", value, ": expected an integer in [", min, ", ", max, "]"));
+  }
+  *out = parsed;
+  return absl::OkStatus();
+}
+
+// One configuration key: its flag name, help and how it is stored.
+struct Option {
+  const char* name;
+  const char* help;
+  absl::Status (*set)(absl::string_view value, ServerConfig* config);
+};
+
+constexpr Option kOptions[] = {
+    {"listen", "gRPC listen address host:port (port 0: any free port) [127.0.0.1:50051]",
+     [](absl::string_view v, ServerConfig* c) {
+       c->listen = std::string(v);
+       return absl::OkStatus();
+     }},
+    {"metrics_listen", "Prometheus /metrics address host:port; empty disables [127.0.0.1:9464]",
+     [](absl::string_view v, ServerConfig* c) {
+       c->metrics_listen = std::string(v);
+       return absl::OkStatus();
+     }},
+    {"model",
+     "base model: GGUF file or HF model directory [<data_dir>/"
+     "models/...gguf]",
+     [](absl::string_view v, ServerConfig* c) {
+       c->model = std::string(v);
+       return absl::OkStatus();
+     }},
+    {"data_dir", "root for jobs, adapters and the default model [./data]",
+     [](absl::string_view v, ServerConfig* c) {
+       c->data_dir = std::string(v);
+       return absl::OkStatus();
+     }},
+    {"grace_period_s", "seconds running RPCs get to finish after SIGTERM [8]",
+     [](absl::string_view v, ServerConfig* c) {
+       return SetInt("grace_period_s", v, 0, 3600, &c->grace_period_s);
+     }},
+    {"threads", "CPU compute threads; 0 = one per core [0]",
+     [](absl::string_view v, ServerConfig* c) {
+       return SetInt("threads", v, 0, 4096, &c->threads);
+     }},
+};
+
+const Option* FindOption(absl::string_view name) {
+  for (const Option& option : kOptions) {
+    if (name == option.name) return &option;
+  }
+  return nullptr;
+}
+
+absl::Status ApplyJson(absl::string_view text, absl::string_view origin, ServerConfig* config) {
+  nlohmann::json json = nlohmann::json::parse(text.begin(), text.end(), nullptr,
+                                              /*allow_exceptions=*/false);
+  if (json.is_discarded() || !json.is_object()) {
+    return absl::InvalidArgumentError(absl::StrCat(origin, ": not a JSON object"));
+  }
+  for (const auto& [key, value] : json.items()) {
+    const Option* option = FindOption(key);
+    if (option == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(origin, ": unknown key \"", key, "\""));
+    }
+    std::string text_value;
+    if (value.is_string()) {
+      text_value = value.get<std::string>();
+    } else if (value.is_number_integer()) {
+      text_value = value.dump();
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat(origin, ": key \"", key, "\" must be a string or an integer"));
+    }
+    absl::Status status = option->set(text_value, config);
+    if (!status.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(origin, ": ", status.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ApplyKeyValue(absl::string_view text, absl::string_view origin, ServerConfig* config) {
+  int line_number = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    ++line_number;
+    line = line.substr(0, line.find('#'));
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty()) continue;
+    const size_t eq = line.find('=');
+    if (eq == absl::string_view::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(origin, ":", line_number, ": expected key = value"));
+    }
+    const absl::string_view key = absl::StripAsciiWhitespace(line.substr(0, eq));
+    absl::string_view value = absl::StripAsciiWhitespace(line.substr(eq + 1));
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+      value = value.substr(1, value.size() - 2);
+    }
+    const Option* option = FindOption(key);
+    if (option == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(origin, ":", line_number, ": unknown key \"", key, "\""));
+    }
+    absl::Status status = option->set(value, config);
+    if (!status.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(origin, ":", line_number, ": ", status.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ApplyConfigFile(const std::string& path, ServerConfig* config) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) {
+    return absl::InvalidArgumentError(absl::StrCat("--config=", path, ": cannot open file"));
+  }
+  std::stringstream contents;
+  contents << file.rdbuf();
+  return ApplyConfigText(contents.str(), path, config);
+}
+
+}  // namespace
+
+absl::Status ApplyConfigText(absl::string_view text, absl::string_view origin,
+                             ServerConfig* config) {
+  if (absl::StartsWith(absl::StripLeadingAsciiWhitespace(text), "{")) {
+    return ApplyJson(text, origin, config);
+  }
+  return ApplyKeyValue(text, origin, config);
+}
+
+absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& args) {
+  CommandLine result;
+  std::string config_path;
+  std::vector<std::pair<const Option*, std::string>> flags;  // Applied after the file.
+  for (size_t i = 0; i < args.size(); ++i) {
+    absl::string_view arg = args[i];
+    if (!absl::ConsumePrefix(&arg, "--")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unexpected argument \"", arg, "\" (flags are --name=value; see --help)"));
+    }
+    if (arg == "help") {
+      result.help = true;
+      continue;
+    }
+    if (arg == "version") {
+      result.version = true;
+      continue;
+    }
+    const size_t eq = arg.find('=');
+    const absl::string_view name = arg.substr(0, eq);
+    const Option* option = FindOption(name);
+    if (option == nullptr && name != "config") {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name, " (see --help)"));
+    }
+    std::string value;
+    if (eq != absl::string_view::npos) {
+      value = std::string(arg.substr(eq + 1));
+    } else if (i + 1 < args.size()) {
+      value = args[++i];
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("--", name, ": missing value"));
+    }
+    if (option == nullptr) {
+      config_path = value;
+    } else {
+      flags.emplace_back(option, std::move(value));
+    }
+  }
+  if (result.help || result.version) return result;
+  if (!config_path.empty()) LORAD_RETURN_IF_ERROR(ApplyConfigFile(config_path, &result.config));
+  for (const auto& [option, value] : flags) {
+    LORAD_RETURN_IF_ERROR(option->set(value, &result.config));
+  }
+  LORAD_RETURN_IF_ERROR(ValidateConfig(result.config));
+  return result;
+}
+
+absl::Status ValidateConfig(const ServerConfig& config) {
+  if (absl::StatusOr<HostPort> listen = ParseHostPort(config.listen); !listen.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--listen: ", listen.status().message()));
+  }
+  if (!config.metrics_listen.empty()) {
+    if (absl::StatusOr<HostPort> metrics = ParseHostPort(config.metrics_listen); !metrics.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--metrics_listen: ", metrics.status().message()));
+    }
+  }
+  if (config.data_dir.empty()) return absl::InvalidArgumentError("--data_dir: must not be empty");
+  return absl::OkStatus();
+}
+
+std::string ResolvedModelPath(const ServerConfig& config) {
+  if (!config.model.empty()) return config.model;
+  return absl::StrCat(config.data_dir, "/", kDefaultModelRelativePath);
+}
+
+std::string UsageText() {
+  std::string text =
+      "usage: lorad [--config=FILE] [--flag=value ...]\n"
+      "Serves one 4-bit base model with many LoRA adapters over gRPC.\n\n"
+      "  --config=FILE  JSON object or key = value lines with the keys below; flags override it\n";
+  for (const Option& option : kOptions) {
+    absl::StrAppend(&text, "  --", option.name, "  ", option.help, "\n");
+  }
+  absl::StrAppend(&text, "  --help, --version\n");
+  return text;
+}
+
+}  // namespace lorad::server

@@ -1,0 +1,65 @@
+// main() of `lorad`: parse the configuration, start the server, serve until SIGTERM/SIGINT,
+// drain, exit 0. Startup failures (bad flag, unreadable model, address in use) print one line
+// on stderr and exit 2.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "server/build_info.h"
+#include "server/config.h"
+#include "server/grpc_log.h"
+#include "server/server.h"
+#include "server/signals.h"
+
+namespace {
+
+constexpr int kExitStartupError = 2;
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "lorad: %s\n", std::string(status.message()).c_str());
+  return kExitStartupError;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace lorad::server;
+  BlockShutdownSignals();
+  RouteGrpcLogsToStderr();
+
+  absl::StatusOr<CommandLine> command_line =
+      ParseCommandLine(std::vector<std::string>(argv + 1, argv + argc));
+  if (!command_line.ok()) return Fail(command_line.status());
+  if (command_line->help) {
+    std::fputs(UsageText().c_str(), stdout);
+    return 0;
+  }
+  if (command_line->version) {
+    const BuildInfo& info = GetBuildInfo();
+    std::printf("lorad %s (commit %s, %s)\n", info.version, info.git_commit, info.compiler);
+    return 0;
+  }
+
+  absl::StatusOr<std::unique_ptr<LoradServer>> server = LoradServer::Create(command_line->config);
+  if (!server.ok()) return Fail(server.status());
+  SetGrpcStartupLogsQuiet(true);  // A bind failure is reported once, by Start()'s status.
+  absl::Status started = (*server)->Start();
+  SetGrpcStartupLogsQuiet(false);
+  if (!started.ok()) return Fail(started);
+
+  // Tools and tests read these lines to find the bound ports (useful with port 0).
+  std::printf("lorad listening on %s\n", (*server)->listen_address().c_str());
+  if (!(*server)->metrics_address().empty()) {
+    std::printf("lorad metrics on http://%s/metrics\n", (*server)->metrics_address().c_str());
+  }
+  std::fflush(stdout);
+
+  const int signal_number = WaitForShutdownSignal();
+  const int grace_s = command_line->config.grace_period_s;
+  std::fprintf(stderr, "lorad: signal %d, draining for up to %d s\n", signal_number, grace_s);
+  (*server)->Shutdown(absl::Seconds(grace_s));
+  (*server)->Wait();
+  std::fprintf(stderr, "lorad: stopped\n");
+  return 0;
+}

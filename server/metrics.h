@@ -1,0 +1,50 @@
+// The daemon's Prometheus registry and its /metrics HTTP endpoint. Every metric family lorad
+// exports is owned here, so that families are declared once and services only update them.
+// Today: lorad_build_info and the process_* collector; issue 5 adds request, queue, latency,
+// token, batch, KV-cache and adapter-cache families as members of Metrics.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "prometheus/registry.h"
+
+namespace prometheus {
+class Exposer;
+}  // namespace prometheus
+
+namespace lorad::server {
+
+class ProcessCollector;
+
+// Thread-safety: the registry and its families are thread-safe (prometheus-cpp). Serve() and
+// the destructor must not race with each other; call Serve() once, during startup.
+class Metrics {
+ public:
+  // Creates the registry with lorad_build_info; cannot fail.
+  Metrics();
+  ~Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  // Starts serving GET /metrics on `listen` ("host:port"; port 0 picks a free port). Returns the
+  // bound port. UNAVAILABLE if the address cannot be bound.
+  absl::StatusOr<int> Serve(const std::string& listen);
+
+  // Stops the HTTP endpoint (in-flight scrapes finish first). Idempotent.
+  void StopServing();
+
+  // Everything /metrics would return, in the Prometheus text format.
+  std::string TextExposition() const;
+
+  // The registry, for families added by other modules.
+  prometheus::Registry& registry() { return *registry_; }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::shared_ptr<ProcessCollector> process_collector_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+};
+
+}  // namespace lorad::server

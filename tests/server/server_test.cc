@@ -1,0 +1,247 @@
+// LoradServer in-process on ephemeral ports: health, UNIMPLEMENTED services, reflection,
+// /metrics, draining.
+#include "server/server.h"
+
+#include <fstream>
+#include <thread>
+
+#include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "lorad/v1/adapters.grpc.pb.h"
+#include "lorad/v1/finetuning.grpc.pb.h"
+#include "lorad/v1/inference.grpc.pb.h"
+#include "server/host_port.h"
+#include "server/metrics.h"
+#include "tests/server/http_get.h"
+#include "tests/server/reflection_client.h"
+
+namespace lorad::server {
+namespace {
+
+using grpc::health::v1::HealthCheckRequest;
+using grpc::health::v1::HealthCheckResponse;
+using ::testing::HasSubstr;
+using ::testing::IsSupersetOf;
+
+std::string FakeModel() {
+  const std::string path = ::testing::TempDir() + "/server_test_model.gguf";
+  std::ofstream(path, std::ios::binary) << std::string("GGUF\x03\0\0\0", 8);
+  return path;
+}
+
+ServerConfig TestConfig() {
+  ServerConfig config;
+  config.listen = "127.0.0.1:0";
+  config.metrics_listen = "127.0.0.1:0";
+  config.model = FakeModel();
+  config.data_dir = ::testing::TempDir();
+  return config;
+}
+
+int PortOf(const std::string& address) { return ParseHostPort(address)->port; }
+
+HealthCheckResponse::ServingStatus Health(const std::shared_ptr<grpc::Channel>& channel,
+                                          const std::string& service, grpc::Status* status) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  HealthCheckRequest request;
+  request.set_service(service);
+  HealthCheckResponse response;
+  *status = grpc::health::v1::Health::NewStub(channel)->Check(&context, request, &response);
+  return response.status();
+}
+
+// One server shared by the tests that do not stop it (stopping the metrics endpoint takes
+// seconds, so each test starting its own would be slow).
+class ServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    absl::StatusOr<std::unique_ptr<LoradServer>> server = LoradServer::Create(TestConfig());
+    ASSERT_TRUE(server.ok()) << server.status();
+    ASSERT_TRUE((*server)->Start().ok());
+    server_ = server->release();
+    channel_ = new std::shared_ptr<grpc::Channel>(
+        grpc::CreateChannel(server_->listen_address(), grpc::InsecureChannelCredentials()));
+  }
+
+  static void TearDownTestSuite() {
+    delete channel_;
+    delete server_;
+  }
+
+  HealthCheckResponse::ServingStatus Health(const std::string& service, grpc::Status* status) {
+    return server::Health(*channel_, service, status);
+  }
+
+  static LoradServer* server_;
+  static std::shared_ptr<grpc::Channel>* channel_;
+};
+
+LoradServer* ServerTest::server_ = nullptr;
+std::shared_ptr<grpc::Channel>* ServerTest::channel_ = nullptr;
+
+TEST_F(ServerTest, BindsEphemeralPorts) {
+  EXPECT_GT(PortOf(server_->listen_address()), 0);
+  EXPECT_GT(PortOf(server_->metrics_address()), 0);
+  EXPECT_TRUE(server_->serving());
+}
+
+TEST_F(ServerTest, HealthIsServingForServerAndEachService) {
+  for (const char* service :
+       {"", "lorad.v1.Inference", "lorad.v1.Adapters", "lorad.v1.FineTuning"}) {
+    grpc::Status status;
+    EXPECT_EQ(Health(service, &status), HealthCheckResponse::SERVING) << service;
+    EXPECT_TRUE(status.ok()) << service << ": " << status.error_message();
+  }
+  grpc::Status status;
+  Health("no.such.Service", &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(ServerTest, UnbuiltUnaryRpcsAreUnimplementedNamingTheIssue) {
+  {
+    grpc::ClientContext context;
+    lorad::v1::GenerateRequest request;
+    request.set_prompt("hello");
+    lorad::v1::GenerateResponse response;
+    const grpc::Status status =
+        lorad::v1::Inference::NewStub(*channel_)->Generate(&context, request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+    EXPECT_THAT(status.error_message(), HasSubstr("lorad.v1.Inference/Generate"));
+    EXPECT_THAT(status.error_message(), HasSubstr("issue 5"));
+  }
+  {
+    grpc::ClientContext context;
+    lorad::v1::ListAdaptersResponse response;
+    const grpc::Status status = lorad::v1::Adapters::NewStub(*channel_)->ListAdapters(
+        &context, lorad::v1::ListAdaptersRequest(), &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  }
+  {
+    grpc::ClientContext context;
+    lorad::v1::CreateJobResponse response;
+    const grpc::Status status = lorad::v1::FineTuning::NewStub(*channel_)->CreateJob(
+        &context, lorad::v1::CreateJobRequest(), &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+    EXPECT_THAT(status.error_message(), HasSubstr("issue 6"));
+  }
+}
+
+TEST_F(ServerTest, UnbuiltStreamingRpcsAreUnimplemented) {
+  {
+    grpc::ClientContext context;
+    auto reader = lorad::v1::Inference::NewStub(*channel_)->GenerateStream(
+        &context, lorad::v1::GenerateRequest());
+    lorad::v1::GenerateResponse response;
+    EXPECT_FALSE(reader->Read(&response));
+    const grpc::Status status = reader->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+    EXPECT_THAT(status.error_message(), HasSubstr("GenerateStream"));
+  }
+  {
+    grpc::ClientContext context;
+    auto reader =
+        lorad::v1::FineTuning::NewStub(*channel_)->WatchJob(&context, lorad::v1::WatchJobRequest());
+    lorad::v1::JobEvent event;
+    EXPECT_FALSE(reader->Read(&event));
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  }
+}
+
+TEST_F(ServerTest, ReflectionListsAllServices) {
+  absl::StatusOr<std::vector<std::string>> services =
+      lorad::testing::ListServicesByReflection(*channel_);
+  ASSERT_TRUE(services.ok()) << services.status();
+  EXPECT_THAT(*services,
+              IsSupersetOf({"lorad.v1.Inference", "lorad.v1.Adapters", "lorad.v1.FineTuning",
+                            "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"}));
+}
+
+TEST_F(ServerTest, MetricsEndpointServesProcessAndBuildInfo) {
+  absl::StatusOr<lorad::testing::HttpResponse> response =
+      lorad::testing::HttpGet(PortOf(server_->metrics_address()), "/metrics");
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->status, 200);
+  for (const char* expected :
+       {"# TYPE process_cpu_seconds_total counter", "process_start_time_seconds ",
+        "process_resident_memory_bytes ", "process_open_fds ", "# TYPE lorad_build_info gauge",
+        "lorad_build_info{compiler=\"", "version=\"0.1.0\"} 1"}) {
+    EXPECT_THAT(response->body, HasSubstr(expected));
+  }
+  EXPECT_EQ(server_->metrics().TextExposition().find("lorad_build_info") != std::string::npos,
+            true);
+}
+
+TEST(ServerShutdownTest, ReportsNotServingToWatchersThenStops) {
+  absl::StatusOr<std::unique_ptr<LoradServer>> server = LoradServer::Create(TestConfig());
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_TRUE((*server)->Start().ok());
+  auto channel =
+      grpc::CreateChannel((*server)->listen_address(), grpc::InsecureChannelCredentials());
+  grpc::ClientContext context;
+  HealthCheckRequest request;
+  auto watch = grpc::health::v1::Health::NewStub(channel)->Watch(&context, request);
+  HealthCheckResponse response;
+  ASSERT_TRUE(watch->Read(&response));
+  EXPECT_EQ(response.status(), HealthCheckResponse::SERVING);
+
+  std::thread shutdown([&server] { (*server)->Shutdown(absl::Seconds(2)); });
+  ASSERT_TRUE(watch->Read(&response));
+  EXPECT_EQ(response.status(), HealthCheckResponse::NOT_SERVING);
+  context.TryCancel();
+  shutdown.join();
+  (*server)->Wait();
+  EXPECT_FALSE((*server)->serving());
+
+  grpc::Status status;
+  Health(channel, "", &status);
+  EXPECT_FALSE(status.ok());
+  EXPECT_FALSE(lorad::testing::HttpGet(PortOf((*server)->metrics_address()), "/metrics", 1).ok());
+}
+
+TEST(ServerCreateTest, RejectsMissingAndNonGgufModels) {
+  ServerConfig config = TestConfig();
+  config.model = ::testing::TempDir() + "/missing.gguf";
+  EXPECT_EQ(LoradServer::Create(config).status().code(), absl::StatusCode::kNotFound);
+  config.model = ::testing::TempDir() + "/not_a_model.txt";
+  std::ofstream(config.model) << "hello";
+  EXPECT_EQ(LoradServer::Create(config).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ServerCreateTest, MetricsCanBeDisabled) {
+  ServerConfig config = TestConfig();
+  config.metrics_listen = "";
+  auto server = LoradServer::Create(config);
+  ASSERT_TRUE(server.ok());
+  ASSERT_TRUE((*server)->Start().ok());
+  EXPECT_EQ((*server)->metrics_address(), "");
+  (*server)->Shutdown(absl::ZeroDuration());
+}
+
+TEST(ServerCreateTest, PortInUseIsUnavailable) {
+  auto first = LoradServer::Create(TestConfig());
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE((*first)->Start().ok());
+
+  ServerConfig same_grpc = TestConfig();
+  same_grpc.listen = (*first)->listen_address();
+  auto second = LoradServer::Create(same_grpc);
+  ASSERT_TRUE(second.ok());
+  absl::Status status = (*second)->Start();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(status.message()), HasSubstr(same_grpc.listen));
+
+  ServerConfig same_metrics = TestConfig();
+  same_metrics.metrics_listen = (*first)->metrics_address();
+  auto third = LoradServer::Create(same_metrics);
+  ASSERT_TRUE(third.ok());
+  status = (*third)->Start();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("metrics address"));
+  (*first)->Shutdown(absl::ZeroDuration());
+}
+
+}  // namespace
+}  // namespace lorad::server
