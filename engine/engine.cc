@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/base/status_macros.h"
 #include "engine/kernels/thread_pool.h"
-#include "engine/model/gguf_vocab.h"
+#include "engine/tokenizer/vocab_from_gguf.h"
 #include "engine/model/llama_model.h"
 #include "engine/scheduler/scheduler.h"
 #include "engine/tokenizer/tokenizer.h"
