@@ -14,30 +14,36 @@ absl::StatusOr<std::unique_ptr<KvCache>> KvCache::Create(const KvCacheOptions& o
                      " kv_heads=", options.num_kv_heads, " head_dim=", options.head_dim,
                      " block_tokens=", options.block_tokens, " blocks=", options.num_blocks));
   }
+  if (options.dtype != DType::kF16 && options.dtype != DType::kF32) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("KV cache dtype must be F16 or F32, got ", DTypeName(options.dtype)));
+  }
   if (options.num_blocks > (int64_t{1} << 31) - 1) {
     return absl::InvalidArgumentError("KV cache block count exceeds 2^31");
   }
   std::unique_ptr<KvCache> cache(new KvCache(options));
   const size_t n = static_cast<size_t>(options.num_layers) * options.num_blocks *
-                   options.block_tokens * cache->kv_dim_;
+                   options.block_tokens * cache->slot_bytes_;
   // Uninitialized: pages are committed on first write, so an idle cache costs no RSS.
-  cache->keys_.reset(new (std::nothrow) float[n]);
-  cache->values_.reset(new (std::nothrow) float[n]);
+  cache->keys_.reset(new (std::nothrow) uint8_t[n]);
+  cache->values_.reset(new (std::nothrow) uint8_t[n]);
   if (!cache->keys_ || !cache->values_) {
     return absl::ResourceExhaustedError(
-        absl::StrCat("cannot allocate ", 2 * n * sizeof(float), " bytes of KV cache"));
+        absl::StrCat("cannot allocate ", 2 * n, " bytes of KV cache"));
   }
   return cache;
 }
 
 KvCache::KvCache(const KvCacheOptions& options)
-    : options_(options), kv_dim_(int64_t{options.num_kv_heads} * options.head_dim) {
+    : options_(options),
+      kv_dim_(int64_t{options.num_kv_heads} * options.head_dim),
+      slot_bytes_(kv_dim_ * static_cast<int64_t>(BlockBytes(options.dtype))) {
   free_.reserve(options.num_blocks);
   for (int64_t b = options.num_blocks - 1; b >= 0; --b) free_.push_back(static_cast<int32_t>(b));
 }
 
 size_t KvCache::bytes_per_token() const {
-  return 2 * sizeof(float) * static_cast<size_t>(options_.num_layers) * kv_dim_;
+  return 2 * static_cast<size_t>(options_.num_layers) * slot_bytes_;
 }
 
 bool KvCache::Reserve(BlockTable& table, int64_t num_positions) {

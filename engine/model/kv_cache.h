@@ -1,6 +1,7 @@
 // Paged key/value cache: fixed-size blocks of token positions, shared by all sequences, with a
 // free list. A sequence owns a block table (block ids in position order). Keys and values are
-// fp32, laid out per layer as [num_blocks, block_tokens, num_kv_heads, head_dim].
+// fp16 (default, as llama.cpp) or fp32, laid out per layer as
+// [num_blocks, block_tokens, num_kv_heads, head_dim].
 // Thread-safety: owned by the scheduler thread; not thread-safe.
 #pragma once
 
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/base/dtype.h"
 
 namespace lorad {
 
@@ -17,7 +19,8 @@ struct KvCacheOptions {
   int32_t num_kv_heads = 0;
   int32_t head_dim = 0;
   int32_t block_tokens = 16;  // token positions per block
-  int64_t num_blocks = 0;  // total blocks; memory = 2 * layers * blocks * block_tokens * kv_dim * 4
+  int64_t num_blocks = 0;     // total blocks
+  DType dtype = DType::kF16;  // element type of keys and values: kF16 or kF32
 };
 
 // The positions a sequence has in the cache: block ids in order; position p lives in
@@ -47,29 +50,31 @@ class KvCache {
     return (num_positions + options_.block_tokens - 1) / options_.block_tokens;
   }
 
+  DType dtype() const { return options_.dtype; }
   // Key / value vectors of all kv heads at `position` of `table` in `layer`:
-  // [num_kv_heads, head_dim]. `table` must cover `position`.
-  float* Key(int32_t layer, const BlockTable& table, int64_t position) {
+  // [num_kv_heads, head_dim] elements of dtype(). `table` must cover `position`.
+  void* Key(int32_t layer, const BlockTable& table, int64_t position) {
     return Slot(keys_.get(), layer, table, position);
   }
-  float* Value(int32_t layer, const BlockTable& table, int64_t position) {
+  void* Value(int32_t layer, const BlockTable& table, int64_t position) {
     return Slot(values_.get(), layer, table, position);
   }
 
  private:
   explicit KvCache(const KvCacheOptions& options);
-  float* Slot(float* base, int32_t layer, const BlockTable& table, int64_t position) const {
+  void* Slot(uint8_t* base, int32_t layer, const BlockTable& table, int64_t position) const {
     const int64_t block = table.blocks[position / options_.block_tokens];
     const int64_t offset = position % options_.block_tokens;
     return base +
-           ((layer * options_.num_blocks + block) * options_.block_tokens + offset) * kv_dim_;
+           ((layer * options_.num_blocks + block) * options_.block_tokens + offset) * slot_bytes_;
   }
 
   KvCacheOptions options_;
   int64_t kv_dim_;
-  std::unique_ptr<float[]> keys_;    // [layers, blocks, block_tokens, kv_dim]
-  std::unique_ptr<float[]> values_;  // same layout as keys_
-  std::vector<int32_t> free_;        // free block ids (stack)
+  int64_t slot_bytes_;                 // bytes of one position's [kv_heads, head_dim]
+  std::unique_ptr<uint8_t[]> keys_;    // [layers, blocks, block_tokens, kv_dim]
+  std::unique_ptr<uint8_t[]> values_;  // same layout as keys_
+  std::vector<int32_t> free_;          // free block ids (stack)
 };
 
 }  // namespace lorad

@@ -9,6 +9,7 @@
 #include "engine/kernels/quant_matmul.h"
 #include "engine/kernels/segmented_lora.h"
 #include "engine/model/vec_math.h"
+#include "engine/model/vec_math_f16.h"
 #include "engine/quant/dequantize.h"
 
 namespace lorad {
@@ -16,6 +17,15 @@ namespace {
 
 kernels::QuantMatrix AsQuantMatrix(const WeightMatrix& w) {
   return kernels::QuantMatrix{w.type, w.rows, w.cols, w.data, w.row_bytes};
+}
+
+// Writes n floats to a KV cache slot of `dtype` (F16 or F32).
+void StoreKv(void* dst, const float* src, int64_t n, DType dtype) {
+  if (dtype == DType::kF16) {
+    vec::ToFp16(src, static_cast<uint16_t*>(dst), n);
+  } else {
+    std::memcpy(dst, src, sizeof(float) * n);
+  }
 }
 
 template <typename T>
@@ -49,13 +59,15 @@ LlamaModel::LlamaModel(std::unique_ptr<ModelWeights> weights, kernels::ThreadPoo
       pool_(pool),
       rope_(weights_->spec, weights_->rope_freq_factors) {}
 
-KvCacheOptions LlamaModel::CacheOptions(int64_t num_blocks, int32_t block_tokens) const {
+KvCacheOptions LlamaModel::CacheOptions(int64_t num_blocks, int32_t block_tokens,
+                                        DType dtype) const {
   KvCacheOptions o;
   o.num_layers = spec().num_layers;
   o.num_kv_heads = spec().num_kv_heads;
   o.head_dim = spec().head_dim;
   o.block_tokens = block_tokens;
   o.num_blocks = num_blocks;
+  o.dtype = dtype;
   return o;
 }
 
@@ -106,7 +118,12 @@ void LlamaModel::Attention(const ForwardBatch& b, KvCache& cache, int32_t layer,
   const int32_t kvh = s.num_kv_heads;
   const int32_t group = s.num_heads / kvh;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const float* q = q_.data();
+  const bool f16 = cache.dtype() == DType::kF16;
+  const size_t elem = f16 ? sizeof(uint16_t) : sizeof(float);
+  float* q = q_.data();
+  // With an fp16 cache, queries and attention weights are rounded to fp16 too, as llama.cpp's
+  // CPU attention does (its K*Q and V*softmax products take fp16 operands).
+  if (f16) vec::RoundToFp16(q, n * s.num_heads * hd);
   float* att = att_.data();
   pool_->ParallelFor(n * kvh, [&](int64_t begin, int64_t end) {
     std::vector<float> scores;
@@ -117,21 +134,48 @@ void LlamaModel::Attention(const ForwardBatch& b, KvCache& cache, int32_t layer,
       const BlockTable& table = *b.block_tables[b.seq_index[i]];
       scores.resize(static_cast<size_t>(group) * len);
       for (int64_t j = 0; j < len; ++j) {
-        const float* key = cache.Key(layer, table, j) + static_cast<int64_t>(g) * hd;
+        const void* key = static_cast<const uint8_t*>(cache.Key(layer, table, j)) + g * hd * elem;
         for (int32_t h = 0; h < group; ++h) {
           const float* qh = q + (i * s.num_heads + g * group + h) * hd;
-          scores[h * len + j] = vec::Dot(qh, key, hd) * scale;
+          scores[h * len + j] = (f16 ? vec::DotF16(qh, static_cast<const uint16_t*>(key), hd)
+                                     : vec::Dot(qh, static_cast<const float*>(key), hd)) *
+                                scale;
         }
       }
       for (int32_t h = 0; h < group; ++h) {
         float* sc = scores.data() + h * len;
-        vec::Softmax(sc, len);
         float* out = att + (i * s.num_heads + g * group + h) * hd;
         std::memset(out, 0, sizeof(float) * hd);
-        for (int64_t j = 0; j < len; ++j) {
-          const float* val = cache.Value(layer, table, j) + static_cast<int64_t>(g) * hd;
-          vec::Axpy(sc[j], val, out, hd);
+        if (!f16) {
+          vec::Softmax(sc, len);
+          for (int64_t j = 0; j < len; ++j) {
+            const void* val =
+                static_cast<const uint8_t*>(cache.Value(layer, table, j)) + g * hd * elem;
+            vec::Axpy(sc[j], static_cast<const float*>(val), out, hd);
+          }
+          continue;
         }
+        // fp16 cache: online softmax with an fp16 accumulator, as llama.cpp's CPU flash
+        // attention computes it (each update of the accumulator is rounded to fp16).
+        float running_max = -INFINITY, sum = 0.0f;
+        for (int64_t j = 0; j < len; ++j) {
+          const auto* val = reinterpret_cast<const uint16_t*>(
+              static_cast<const uint8_t*>(cache.Value(layer, table, j)) + g * hd * elem);
+          float ms = 1.0f, vs = 1.0f;
+          if (sc[j] > running_max) {
+            ms = std::exp(running_max - sc[j]);
+            running_max = sc[j];
+            for (int32_t d = 0; d < hd; ++d) out[d] *= ms;
+            vec::RoundToFp16(out, hd);
+          } else {
+            vs = std::exp(sc[j] - running_max);
+          }
+          vec::AxpyF16(vs, val, out, hd);
+          vec::RoundToFp16(out, hd);
+          sum = sum * ms + vs;
+        }
+        const float inv = 1.0f / sum;
+        for (int32_t d = 0; d < hd; ++d) out[d] *= inv;
       }
     }
   });
@@ -175,8 +219,8 @@ absl::Status LlamaModel::Forward(const ForwardBatch& b, KvCache& cache, float* l
       rope_.Apply(q + i * q_dim, s.num_heads, b.positions[i]);
       rope_.Apply(k + i * kv_dim, s.num_kv_heads, b.positions[i]);
       const BlockTable& table = *b.block_tables[b.seq_index[i]];
-      std::memcpy(cache.Key(l, table, b.positions[i]), k + i * kv_dim, sizeof(float) * kv_dim);
-      std::memcpy(cache.Value(l, table, b.positions[i]), v + i * kv_dim, sizeof(float) * kv_dim);
+      StoreKv(cache.Key(l, table, b.positions[i]), k + i * kv_dim, kv_dim, cache.dtype());
+      StoreKv(cache.Value(l, table, b.positions[i]), v + i * kv_dim, kv_dim, cache.dtype());
     }
     Attention(b, cache, l, n);
     Project(lw.wo, att_.data(), n, h, b.lora, l, LoraTarget::kO);

@@ -44,7 +44,8 @@ class LlamaModel {
   const ModelWeights& weights() const { return *weights_; }
 
   // Options for a KV cache that fits this model, with `num_blocks` blocks.
-  KvCacheOptions CacheOptions(int64_t num_blocks, int32_t block_tokens = 16) const;
+  KvCacheOptions CacheOptions(int64_t num_blocks, int32_t block_tokens = 16,
+                              DType dtype = DType::kF16) const;
 
   // Runs the batch; writes logits [logit_rows.size(), vocab] to `logits` and every token's K/V
   // to `cache`. Fails (without touching the cache) on out-of-range tokens or positions.

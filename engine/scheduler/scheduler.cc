@@ -63,13 +63,12 @@ void Scheduler::Remove(Sequence* seq) {
   }
 }
 
-void Scheduler::Finish(Sequence* seq, FinishReason reason, absl::Status status, std::string text) {
+void Scheduler::Finish(Sequence* seq, FinishReason reason, absl::Status status,
+                       GenerateOutput out) {
   const absl::Time now = absl::Now();
-  GenerateOutput out;
   out.finished = true;
   out.finish_reason = reason;
   out.status = status;
-  out.text = std::move(text);
   if (status.ok() && reason != FinishReason::kCancelled) out.text += seq->text->Flush();
   out.prompt_tokens = seq->prompt_tokens;
   out.completion_tokens = seq->generated();
@@ -245,11 +244,11 @@ void Scheduler::Sample(Sequence* seq, float* logits, absl::Time now) {
   const bool eog = tokenizer_->IsEndOfGeneration(token) && !seq->params.ignore_eos;
   if (!eog) out.text = seq->text->Append(tokenizer_->TokenPiece(token, /*skip_special=*/true));
   if (eog || seq->text->stopped()) {
-    return Finish(seq, FinishReason::kStop, absl::OkStatus(), std::move(out.text));
+    return Finish(seq, FinishReason::kStop, absl::OkStatus(), std::move(out));
   }
   if (seq->generated() >= seq->params.max_new_tokens ||
       static_cast<int32_t>(seq->tokens.size()) >= options_.max_context) {
-    return Finish(seq, FinishReason::kLength, absl::OkStatus(), std::move(out.text));
+    return Finish(seq, FinishReason::kLength, absl::OkStatus(), std::move(out));
   }
   seq->sink->OnOutput(std::move(out));
 }

@@ -57,8 +57,9 @@ class Scheduler {
     int32_t count;  // tokens of seq fed this step, starting at seq->computed
   };
 
-  // Sends the final event and drops the sequence (freeing its KV blocks).
-  void Finish(Sequence* seq, FinishReason reason, absl::Status status, std::string text = "");
+  // Sends the final event (`out` carries the last token, if any) and drops the sequence,
+  // freeing its KV blocks.
+  void Finish(Sequence* seq, FinishReason reason, absl::Status status, GenerateOutput out = {});
   void Remove(Sequence* seq);
   void ExpireDeadlines(absl::Time now);
   std::vector<Planned> Plan();

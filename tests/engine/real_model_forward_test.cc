@@ -1,7 +1,8 @@
 // The optimized forward on the real default model against the fp32 reference forward.
-// With the scalar kernels (fp32 arithmetic) the two must agree tightly: that checks the forward
-// logic (paged KV, RoPE, GQA, norms, batching). With the SIMD kernels, activations are rounded
-// to 8-bit blocks as llama.cpp does, which moves logits by a few percent of their range.
+// With the scalar kernels (fp32 arithmetic) and an fp32 KV cache the two must agree tightly:
+// that checks the forward logic (paged KV, RoPE, GQA, norms, batching). With the SIMD kernels,
+// activations are rounded to 8-bit blocks and K/V to fp16 as llama.cpp does, which moves logits
+// by a few percent of their range.
 #include <algorithm>
 #include <cmath>
 
@@ -36,8 +37,8 @@ class RealModelForwardTest : public ::testing::Test {
   }
 
   // Max |got - want| over max |want|, per position, for both sequences run in one batch.
-  std::vector<double> RelativeErrors() {
-    auto cache = KvCache::Create(model_->CacheOptions(64));
+  std::vector<double> RelativeErrors(DType kv_dtype) {
+    auto cache = KvCache::Create(model_->CacheOptions(64, 16, kv_dtype));
     EXPECT_TRUE(cache.ok());
     const std::vector<float> got = testing::ForwardAll(*model_, **cache, {seq_a_, seq_b_});
     const int32_t vocab = model_->spec().vocab_size;
@@ -64,14 +65,15 @@ class RealModelForwardTest : public ::testing::Test {
 };
 
 TEST_F(RealModelForwardTest, ScalarKernelsMatchReferenceTightly) {
-  const kernels::Isa previous = kernels::SetKernelIsaForTesting(kernels::Isa::kScalar);
-  const std::vector<double> errs = RelativeErrors();
+  const kernels::Isa previous = kernels::ActiveIsa();
+  kernels::SetKernelIsaForTesting(kernels::Isa::kScalar);
+  const std::vector<double> errs = RelativeErrors(DType::kF32);
   kernels::SetKernelIsaForTesting(previous);
   for (size_t p = 0; p < errs.size(); ++p) EXPECT_LT(errs[p], 1e-4) << "row " << p;
 }
 
-TEST_F(RealModelForwardTest, SimdKernelsStayCloseToReference) {
-  const std::vector<double> errs = RelativeErrors();
+TEST_F(RealModelForwardTest, SimdKernelsAndFp16CacheStayCloseToReference) {
+  const std::vector<double> errs = RelativeErrors(DType::kF16);
   double sum = 0.0;
   for (size_t p = 0; p < errs.size(); ++p) {
     EXPECT_LT(errs[p], 0.08) << "row " << p;

@@ -1,0 +1,19 @@
+// fp16 vector primitives for the KV cache: keys and values are stored as IEEE fp16 (as
+// llama.cpp's default KV cache), halving its memory. F16C/AVX2 when the CPU has them, picked
+// at run time; a portable scalar path otherwise. Results are identical up to summation order.
+#pragma once
+
+#include <cstdint>
+
+namespace lorad::vec {
+
+// y[i] = fp16(x[i]) (round to nearest even).
+void ToFp16(const float* x, uint16_t* y, int64_t n);
+// x[i] = fp32(fp16(x[i])): the value fp16 storage would keep.
+void RoundToFp16(float* x, int64_t n);
+// sum_i a[i] * fp32(b[i]).
+float DotF16(const float* a, const uint16_t* b, int64_t n);
+// y[i] += a * fp32(x[i]).
+void AxpyF16(float a, const uint16_t* x, float* y, int64_t n);
+
+}  // namespace lorad::vec
