@@ -48,9 +48,10 @@ void ThreadPool::RunChunks(uint32_t job) {
   uint64_t v = claim_.load(std::memory_order_acquire);
   for (;;) {
     if (static_cast<uint32_t>(v >> 32) != job) return;  // a later job: ours is complete
-    const int chunk = static_cast<int>(static_cast<uint32_t>(v));
-    // While chunk `chunk` of `job` is unclaimed the job cannot finish, so active_ is stable.
-    if (chunk >= active_) return;
+    // The chunk count travels in the claim word: active_ may already belong to the next job.
+    const int active = static_cast<int>((v >> 16) & 0xffff);
+    const int chunk = static_cast<int>(v & 0xffff);
+    if (chunk >= active) return;
     if (claim_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel)) {
       RunChunk(chunk);
       done_.fetch_add(1, std::memory_order_acq_rel);
@@ -96,10 +97,12 @@ void ThreadPool::ParallelFor(int64_t n, const std::function<void(int64_t, int64_
   tls_inside_pool = true;
   fn_ = &fn;
   n_ = n;
-  active_ = static_cast<int>(std::min<int64_t>(n, int64_t{num_threads_} * kChunksPerThread));
+  active_ = static_cast<int>(
+      std::min<int64_t>({n, int64_t{num_threads_} * kChunksPerThread, int64_t{0xffff}}));
   done_.store(0, std::memory_order_relaxed);
   const uint32_t job = ++job_;
-  claim_.store(static_cast<uint64_t>(job) << 32, std::memory_order_release);
+  claim_.store(static_cast<uint64_t>(job) << 32 | static_cast<uint64_t>(active_) << 16,
+               std::memory_order_release);
   generation_.store(job);  // seq_cst: pairs with sleepers_ below (Dekker-style)
   if (sleepers_.load() > 0) {
     std::lock_guard<std::mutex> lock(mu_);
