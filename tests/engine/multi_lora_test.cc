@@ -39,7 +39,8 @@ class StepRecorder : public StatsSink {
  public:
   void OnStep(const StepStats& s) override {
     int32_t seen = max_adapters.load();
-    while (s.distinct_adapters > seen && !max_adapters.compare_exchange_weak(seen, s.distinct_adapters)) {
+    while (s.distinct_adapters > seen &&
+           !max_adapters.compare_exchange_weak(seen, s.distinct_adapters)) {
     }
     int32_t seqs = max_sequences.load();
     while (s.sequences > seqs && !max_sequences.compare_exchange_weak(seqs, s.sequences)) {
@@ -152,7 +153,10 @@ TEST(MultiLoraTest, TinyModelMixedBatchEqualsMergedReference) {
       {2, {"q_proj", "v_proj"}, false, {}},
       {4, {"k_proj", "o_proj"}, true, {}},
       {8, {"gate_proj", "up_proj", "down_proj"}, false, {}},
-      {16, {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}, false, {}},
+      {16,
+       {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"},
+       false,
+       {}},
       {3, {"down_proj"}, false, {1}},
       {32, {"v_proj", "up_proj"}, true, {0}},
       {5, {"o_proj", "gate_proj"}, false, {}},
@@ -195,8 +199,8 @@ TEST(MultiLoraTest, TinyModelMixedBatchEqualsMergedReference) {
   ASSERT_TRUE(engine.ok()) << engine.status();
 
   // 20 adapter requests (every adapter 2-3 times) and 4 base-only requests, interleaved.
-  const std::vector<std::string> prompts = {"hello world", "the cat sat", "abc def ghi",
-                                            "a", "lorad serves many adapters", "xyz 123"};
+  const std::vector<std::string> prompts = {
+      "hello world", "the cat sat", "abc def ghi", "a", "lorad serves many adapters", "xyz 123"};
   std::vector<Request> reqs;
   for (int i = 0; i < 24; ++i) {
     const std::string adapter = i % 6 == 5 ? "" : ids[i % ids.size()];
@@ -232,6 +236,54 @@ TEST(MultiLoraTest, TinyModelMixedBatchEqualsMergedReference) {
   EXPECT_GE(differs_from_base, 14);
 }
 
+TEST(MultiLoraTest, RequestWhoseAdapterCannotLoadFailsAlone) {
+  ScopedTempDir tmp;
+  TinyModelOptions base;
+  const std::string gguf = tmp.File("tiny.gguf");
+  ASSERT_TRUE(WriteTinyGguf(base, gguf).ok());
+  const std::string root = tmp.File("adapters");
+  ASSERT_EQ(::mkdir(root.c_str(), 0755), 0);
+  for (const char* n : {"good", "broken"}) {
+    ASSERT_TRUE(WriteTinyPeftAdapter(base, {}, root + "/" + n).ok());
+  }
+  auto weights = LoadModel(gguf);
+  ASSERT_TRUE(weights.ok());
+  AdapterStoreOptions so;
+  so.adapter_root = root;
+  so.base = (*weights)->spec;
+  so.max_loaded = 1;  // loading "good" sends "broken" to the disk tier
+  auto store = AdapterStore::Create(so);
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->Load("broken", "broken", false).ok());
+  ASSERT_TRUE((*store)->Load("good", "good", false).ok());
+  ASSERT_TRUE(::lorad::testing::WriteBytes(root + "/broken/adapter_model.safetensors", "junk"));
+  EngineOptions eo;
+  eo.model_path = gguf;
+  eo.num_threads = 2;
+  eo.kv_cache_bytes = int64_t{16} << 20;
+  eo.adapters = store->get();
+  auto engine = Engine::Create(eo);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+
+  auto sink = std::make_shared<CollectSink>();
+  auto done = sink->done.get_future();
+  GenerateRequest good;
+  good.adapter_id = "good";
+  good.prompt = "hello";
+  good.sampling = Greedy(16);
+  ASSERT_TRUE((*engine)->Submit(good, sink).ok());
+  GenerateRequest bad = good;
+  bad.adapter_id = "broken";
+  const absl::Status st = (*engine)->Submit(bad, std::make_shared<CollectSink>());
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  EXPECT_NE(st.message().find("adapter_model.safetensors"), std::string::npos) << st;
+  bad.adapter_id = "unknown";
+  EXPECT_EQ((*engine)->Submit(bad, std::make_shared<CollectSink>()).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_TRUE(done.get().ok());
+  EXPECT_EQ(sink->ids.size(), 16u);
+}
+
 TEST(MultiLoraTest, DefaultModelMixedBatchEqualsRequestsAlone) {
   const std::string path = testing::DefaultModelPath();
   if (path.empty()) GTEST_SKIP() << "default model not present";
@@ -258,8 +310,8 @@ TEST(MultiLoraTest, DefaultModelMixedBatchEqualsRequestsAlone) {
     o.seed = 500 + i;
     o.rank = 16;
     o.alpha = 32.0f;
-    o.target_modules = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
-                        "down_proj"};
+    o.target_modules = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
+                        "gate_proj", "up_proj", "down_proj"};
     o.b_stddev = 0.01f;
     const std::string name = "r16-" + std::to_string(i);
     ASSERT_TRUE(WriteTinyPeftAdapter(shape, o, tmp.File(name)).ok());

@@ -1,0 +1,257 @@
+#include "adapters/adapter_store.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "adapters/adapter_store_entry.h"
+#include "adapters/sha256.h"
+#include "adapters/source_path.h"
+#include "engine/base/status_macros.h"
+
+namespace lorad::adapters {
+
+namespace {
+
+absl::Status ValidateId(const std::string& id) {
+  if (id.empty()) return absl::InvalidArgumentError("adapter_id is empty");
+  if (id.size() > 256) return absl::InvalidArgumentError("adapter_id is longer than 256 bytes");
+  for (char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-' || c == ':' || c == '/' || c == '@' ||
+                    c == '+';
+    if (!ok) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("adapter_id '", id, "' has a character outside [A-Za-z0-9._:/@+-]"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+const char* ResidencyTierName(ResidencyTier tier) {
+  switch (tier) {
+    case ResidencyTier::kDevice:
+      return "device";
+    case ResidencyTier::kHost:
+      return "host";
+    case ResidencyTier::kDisk:
+      return "disk";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<std::unique_ptr<AdapterStore>> AdapterStore::Create(
+    const AdapterStoreOptions& options) {
+  if (options.host_budget_bytes <= 0 || options.max_loaded <= 0) {
+    return absl::InvalidArgumentError("host_budget_bytes and max_loaded must be positive");
+  }
+  if (options.storage != DType::kF16 && options.storage != DType::kF32) {
+    return absl::InvalidArgumentError("AdapterStoreOptions.storage must be F16 or F32");
+  }
+  if (options.base.num_layers <= 0 || options.base.hidden_size <= 0 || options.base.head_dim <= 0) {
+    return absl::InvalidArgumentError("AdapterStoreOptions.base is not a valid model spec");
+  }
+  LORAD_ASSIGN_OR_RETURN(std::string root, CanonicalRoot(options.adapter_root));
+  return std::unique_ptr<AdapterStore>(new AdapterStore(options, std::move(root)));
+}
+
+AdapterStore::AdapterStore(AdapterStoreOptions options, std::string root)
+    : options_(std::move(options)), root_(std::move(root)) {}
+
+AdapterStore::~AdapterStore() = default;
+
+absl::StatusOr<std::shared_ptr<AdapterStore::Loaded>> AdapterStore::ReadFromDisk(
+    const std::string& source) {
+  const absl::Time start = absl::Now();
+  auto read = [&]() -> absl::StatusOr<std::shared_ptr<Loaded>> {
+    LORAD_ASSIGN_OR_RETURN(std::string dir, ResolveAdapterSource(root_, source));
+    LORAD_ASSIGN_OR_RETURN(PeftFiles files, ReadPeftFiles(dir));
+    auto loaded = std::make_shared<Loaded>();
+    LORAD_ASSIGN_OR_RETURN(loaded->digest,
+                           Sha256HexWithFile(files.config_text, files.weights->path()));
+    LORAD_ASSIGN_OR_RETURN(loaded->adapter,
+                           BuildPeftAdapter(files, options_.base, {options_.storage}));
+    return loaded;
+  };
+  absl::StatusOr<std::shared_ptr<Loaded>> r = read();
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (r.ok()) {
+    ++counters_.loads;
+    counters_.load_seconds += seconds;
+    (*r)->loaded_at = absl::Now();
+  } else {
+    ++counters_.load_failures;
+  }
+  return r;
+}
+
+absl::Status AdapterStore::MakeRoom(int64_t bytes, const Entry* keep) {
+  const int64_t budget = options_.host_budget_bytes;
+  if (bytes > budget) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "adapter needs ", bytes, " bytes but the host adapter budget is ", budget, " bytes"));
+  }
+  const bool keep_resident = keep != nullptr && keep->resident != nullptr;
+  int64_t over_bytes = host_bytes_ - (keep_resident ? keep->bytes : 0) + bytes - budget;
+  int64_t over_count = resident_ - (keep_resident ? 1 : 0) + 1 - options_.max_loaded;
+  std::vector<Entry*> lru;
+  for (auto& [id, e] : entries_) {
+    if (e.get() != keep && e->resident != nullptr && !e->pinned && e->resident.use_count() == 1) {
+      lru.push_back(e.get());
+    }
+  }
+  std::sort(lru.begin(), lru.end(),
+            [](const Entry* a, const Entry* b) { return a->last_used < b->last_used; });
+  size_t n = 0;
+  for (int64_t b = over_bytes, c = over_count; (b > 0 || c > 0) && n < lru.size(); ++n) {
+    b -= lru[n]->bytes;
+    --c;
+    over_bytes = b;
+    over_count = c;
+  }
+  if (over_bytes > 0 || over_count > 0) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("host adapter cache is full of pinned or in-use adapters (", resident_,
+                     " resident, ", host_bytes_, " of ", budget, " bytes, at most ",
+                     options_.max_loaded, " adapters); cannot fit ", bytes, " more bytes"));
+  }
+  for (size_t i = 0; i < n; ++i) Evict(*lru[i]);
+  return absl::OkStatus();
+}
+
+void AdapterStore::Evict(Entry& e) {
+  host_bytes_ -= e.bytes;
+  --resident_;
+  ++counters_.evictions;
+  Retire(e.resident);
+  e.resident.reset();
+}
+
+void AdapterStore::Retire(const std::shared_ptr<Loaded>& loaded) {
+  retired_.erase(std::remove_if(retired_.begin(), retired_.end(),
+                                [](const std::weak_ptr<Loaded>& w) { return w.expired(); }),
+                 retired_.end());
+  if (loaded != nullptr && loaded.use_count() > 1) retired_.push_back(loaded);
+}
+
+void AdapterStore::Publish(Entry& e, std::shared_ptr<Loaded> loaded) {
+  const PeftAdapter& a = *loaded->adapter;
+  e.version = loaded->version;
+  e.digest = loaded->digest;
+  e.rank = a.max_rank;
+  e.alpha = a.config.lora_alpha;
+  e.target_modules = a.target_modules;
+  e.use_rslora = a.config.use_rslora;
+  e.bytes = a.bytes;
+  e.loaded_at = loaded->loaded_at;
+  e.resident = std::move(loaded);
+  host_bytes_ += e.bytes;
+  ++resident_;
+}
+
+std::shared_ptr<const LoraWeights> AdapterStore::Hand(Entry& e) {
+  e.last_used = ++clock_;
+  return std::shared_ptr<const LoraWeights>(e.resident, &e.resident->adapter->weights);
+}
+
+absl::StatusOr<AdapterInfo> AdapterStore::Load(const std::string& adapter_id,
+                                               const std::string& source, bool pin) {
+  LORAD_RETURN_IF_ERROR(ValidateId(adapter_id));
+  LORAD_ASSIGN_OR_RETURN(std::shared_ptr<Loaded> loaded, ReadFromDisk(source));
+  loaded->id = adapter_id;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(adapter_id);
+  Entry* e = it == entries_.end() ? nullptr : it->second.get();
+  LORAD_RETURN_IF_ERROR(MakeRoom(loaded->adapter->bytes, e));
+  if (e == nullptr) {
+    auto fresh = std::make_unique<Entry>();
+    fresh->id = adapter_id;
+    fresh->serial = ++clock_;
+    e = fresh.get();
+    entries_[adapter_id] = std::move(fresh);
+  } else if (e->resident != nullptr) {
+    host_bytes_ -= e->bytes;
+    --resident_;
+    Retire(e->resident);
+    e->resident.reset();
+  }
+  e->source = source;
+  e->pinned = pin;
+  loaded->version = ++last_version_[adapter_id];
+  Publish(*e, std::move(loaded));
+  e->last_used = ++clock_;
+  return InfoLocked(*e);
+}
+
+absl::Status AdapterStore::Unload(const std::string& adapter_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(adapter_id);
+  if (it == entries_.end()) {
+    return absl::NotFoundError(absl::StrCat("adapter '", adapter_id, "' is not loaded"));
+  }
+  Entry& e = *it->second;
+  if (e.resident != nullptr) {
+    host_bytes_ -= e.bytes;
+    --resident_;
+    Retire(e.resident);
+  }
+  entries_.erase(it);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<const LoraWeights>> AdapterStore::Acquire(
+    const std::string& adapter_id) {
+  std::shared_ptr<Flight> flight;
+  std::string source;
+  uint64_t serial = 0;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    auto it = entries_.find(adapter_id);
+    if (it == entries_.end()) {
+      return absl::NotFoundError(absl::StrCat("adapter '", adapter_id, "' is not loaded"));
+    }
+    Entry& e = *it->second;
+    if (e.resident != nullptr) {
+      ++counters_.hits;
+      return Hand(e);
+    }
+    ++counters_.misses;
+    if (e.flight != nullptr) {  // another caller is loading it: wait for that load
+      flight = e.flight;
+      flight_done_.wait(lock, [&] { return flight->done; });
+      if (!flight->status.ok()) return flight->status;
+      return flight->result;
+    }
+    flight = e.flight = std::make_shared<Flight>();
+    source = e.source;
+    serial = e.serial;
+  }
+  absl::StatusOr<std::shared_ptr<Loaded>> loaded = ReadFromDisk(source);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(adapter_id);
+  Entry* e = it == entries_.end() || it->second->serial != serial ? nullptr : it->second.get();
+  if (e != nullptr && e->flight == flight) e->flight.reset();
+  if (!loaded.ok()) {
+    flight->status = loaded.status();
+  } else if (e == nullptr) {
+    flight->status = absl::NotFoundError(
+        absl::StrCat("adapter '", adapter_id, "' was unloaded while it was being loaded"));
+  } else if (e->resident != nullptr) {  // a Load published a version meanwhile
+    flight->result = Hand(*e);
+  } else if (absl::Status room = MakeRoom((*loaded)->adapter->bytes, e); !room.ok()) {
+    flight->status = room;
+  } else {
+    (*loaded)->id = adapter_id;
+    (*loaded)->version = (*loaded)->digest == e->digest ? e->version : ++last_version_[adapter_id];
+    Publish(*e, *std::move(loaded));
+    flight->result = Hand(*e);
+  }
+  flight->done = true;
+  flight_done_.notify_all();
+  if (!flight->status.ok()) return flight->status;
+  return flight->result;
+}
+
+}  // namespace lorad::adapters

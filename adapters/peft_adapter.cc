@@ -1,0 +1,239 @@
+#include "adapters/peft_adapter.h"
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "adapters/peft_targets.h"
+#include "adapters/peft_tensor_names.h"
+#include "engine/base/half.h"
+#include "engine/base/status_macros.h"
+
+namespace lorad::adapters {
+namespace {
+
+struct ModuleTensors {
+  const SafetensorsTensor* a = nullptr;
+  const SafetensorsTensor* b = nullptr;
+};
+
+// Element i of `t` as fp32 (the data may be unaligned).
+float ElementAt(const SafetensorsTensor& t, int64_t i) {
+  const auto* p = static_cast<const uint8_t*>(t.data);
+  if (t.dtype == DType::kF32) {
+    float f;
+    std::memcpy(&f, p + i * 4, 4);
+    return f;
+  }
+  uint16_t h;
+  std::memcpy(&h, p + i * 2, 2);
+  return t.dtype == DType::kF16 ? Fp16ToFp32(h) : Bf16ToFp32(h);
+}
+
+// The tensor's values as fp32, rows permuted for q/k lora_B when `qk_head_dim` > 0.
+absl::StatusOr<std::vector<float>> Values(const SafetensorsTensor& t, int64_t qk_head_dim,
+                                          const std::string& file) {
+  const int64_t rows = t.shape[0], cols = t.shape[1];
+  std::vector<float> out(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t src = qk_head_dim > 0 ? QkPermutedSourceRow(r, qk_head_dim) : r;
+    for (int64_t c = 0; c < cols; ++c) {
+      const float v = ElementAt(t, src * cols + c);
+      if (!std::isfinite(v)) {
+        return absl::InvalidArgumentError(absl::StrCat(file, ": tensor '", t.name, "' has ",
+                                                       std::isnan(v) ? "a NaN" : "an infinite",
+                                                       " value at [", src, ", ", c, "]"));
+      }
+      out[r * cols + c] = v;
+    }
+  }
+  return out;
+}
+
+bool FitsFp16(const std::vector<float>& v) {
+  for (float x : v) {
+    if (std::fabs(x) > 65504.0f) return false;
+  }
+  return true;
+}
+
+// Copies `v` into a new buffer of `dtype` owned by `adapter`; returns the data pointer.
+const void* Store(PeftAdapter& adapter, const std::vector<float>& v, DType dtype) {
+  const size_t bytes = v.size() * (dtype == DType::kF16 ? 2 : 4);
+  auto buf = std::make_unique<uint8_t[]>(bytes);
+  if (dtype == DType::kF16) {
+    auto* h = reinterpret_cast<uint16_t*>(buf.get());
+    for (size_t i = 0; i < v.size(); ++i) h[i] = Fp32ToFp16(v[i]);
+  } else {
+    std::memcpy(buf.get(), v.data(), bytes);
+  }
+  adapter.bytes += static_cast<int64_t>(bytes);
+  adapter.buffers.push_back(std::move(buf));
+  return adapter.buffers.back().get();
+}
+
+absl::Status CheckShapes(const ModuleTensors& m, const ModulePlan& plan, const ModelSpec& base,
+                         LoraTarget target, const std::string& file) {
+  const auto [in, out] = BaseModuleShape(base, target);
+  for (const SafetensorsTensor* t : {m.a, m.b}) {
+    if (t->shape.size() != 2) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          file, ": tensor '", t->name, "' must be 2-D, has ", t->shape.size(), " dims"));
+    }
+  }
+  if (m.a->shape[1] != in || m.b->shape[0] != out) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(file, ": tensors '", m.a->name, "' [", m.a->shape[0], ", ", m.a->shape[1],
+                     "] / '", m.b->name, "' [", m.b->shape[0], ", ", m.b->shape[1],
+                     "] do not fit the base's ", LoraTargetName(target), " (in_features ", in,
+                     ", out_features ", out, "); the adapter was made for another base model"));
+  }
+  if (m.a->shape[0] != plan.rank || m.b->shape[1] != plan.rank) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        file, ": tensors '", m.a->name, "' / '", m.b->name, "' have rank ", m.a->shape[0], " / ",
+        m.b->shape[1], " but adapter_config.json gives r = ", plan.rank, " for this module"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  if (size < 0 || size > kPeftMaxConfigBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": larger than ", kPeftMaxConfigBytes, " bytes"));
+  }
+  in.seekg(0);
+  std::string text(static_cast<size_t>(size), '\0');
+  if (!in.read(text.data(), size))
+    return absl::InvalidArgumentError(absl::StrCat(path, ": read failed"));
+  return text;
+}
+
+}  // namespace
+
+std::pair<int64_t, int64_t> BaseModuleShape(const ModelSpec& s, LoraTarget target) {
+  const int64_t q = int64_t{s.num_heads} * s.head_dim, kv = int64_t{s.num_kv_heads} * s.head_dim;
+  switch (target) {
+    case LoraTarget::kQ:
+      return {s.hidden_size, q};
+    case LoraTarget::kK:
+    case LoraTarget::kV:
+      return {s.hidden_size, kv};
+    case LoraTarget::kO:
+      return {q, s.hidden_size};
+    case LoraTarget::kGate:
+    case LoraTarget::kUp:
+      return {s.hidden_size, s.intermediate_size};
+    case LoraTarget::kDown:
+      return {s.intermediate_size, s.hidden_size};
+  }
+  return {0, 0};
+}
+
+int64_t QkPermutedSourceRow(int64_t row, int64_t head_dim) {
+  const int64_t head = row / head_dim, within = row % head_dim, half = head_dim / 2;
+  return head * head_dim + (within % 2) * half + within / 2;
+}
+
+absl::StatusOr<PeftFiles> ReadPeftFiles(const std::string& dir) {
+  PeftFiles files;
+  files.config_path = dir + "/" + kPeftConfigFile;
+  LORAD_ASSIGN_OR_RETURN(files.config_text, ReadSmallFile(files.config_path));
+  absl::StatusOr<std::unique_ptr<SafetensorsFile>> w =
+      SafetensorsFile::Open(dir + "/" + kPeftWeightsFile);
+  if (!w.ok()) {
+    if (absl::IsNotFound(w.status())) return w.status();
+    if (absl::IsUnimplemented(w.status())) {
+      return absl::FailedPreconditionError(w.status().message());
+    }
+    return absl::InvalidArgumentError(w.status().message());
+  }
+  files.weights = *std::move(w);
+  return files;
+}
+
+absl::StatusOr<std::unique_ptr<PeftAdapter>> BuildPeftAdapter(const PeftFiles& files,
+                                                              const ModelSpec& base,
+                                                              const PeftLoadOptions& options) {
+  const std::string& wfile = files.weights->path();
+  if (options.storage != DType::kF16 && options.storage != DType::kF32) {
+    return absl::InvalidArgumentError("PeftLoadOptions.storage must be F16 or F32");
+  }
+  auto adapter = std::make_unique<PeftAdapter>();
+  LORAD_ASSIGN_OR_RETURN(adapter->config, ParsePeftConfig(files.config_text, files.config_path));
+  LORAD_ASSIGN_OR_RETURN(std::vector<LayerPlan> plan,
+                         PlanModules(adapter->config, base.num_layers, files.config_path));
+
+  std::vector<std::array<ModuleTensors, kNumLoraTargets>> found(base.num_layers);
+  int32_t file_layers = 0;
+  for (const SafetensorsTensor& t : files.weights->tensors()) {
+    LORAD_ASSIGN_OR_RETURN(LoraTensorName n, ParseLoraTensorName(t.name, wfile));
+    if (n.layer >= base.num_layers) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(wfile, ": tensor '", t.name, "' is for layer ", n.layer,
+                       " but the base model has ", base.num_layers, " layers"));
+    }
+    file_layers = std::max(file_layers, n.layer + 1);
+    if (!plan[n.layer][static_cast<int>(n.target)].targeted) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          wfile, ": tensor '", t.name, "' is for a module adapter_config.json does not target"));
+    }
+    ModuleTensors& m = found[n.layer][static_cast<int>(n.target)];
+    (n.is_b ? m.b : m.a) = &t;
+  }
+  const bool all_layers = adapter->config.layers_to_transform.empty();
+  adapter->weights.layers.resize(base.num_layers);
+  bool used[kNumLoraTargets] = {};
+  for (int32_t l = 0; l < base.num_layers; ++l) {
+    for (int ti = 0; ti < kNumLoraTargets; ++ti) {
+      const ModulePlan& p = plan[l][ti];
+      if (!p.targeted) continue;
+      const auto target = static_cast<LoraTarget>(ti);
+      const ModuleTensors& m = found[l][ti];
+      if (m.a == nullptr || m.b == nullptr) {
+        if (all_layers && l >= file_layers && file_layers > 0) {
+          return absl::FailedPreconditionError(
+              absl::StrCat(wfile, ": has LoRA weights for ", file_layers,
+                           " layers but the base model has ", base.num_layers));
+        }
+        return absl::InvalidArgumentError(absl::StrCat(
+            wfile, ": missing tensor 'base_model.model.", ModuleKey(l, target), ".lora_",
+            m.a == nullptr ? "A" : "B", ".weight' (adapter_config.json targets this module)"));
+      }
+      LORAD_RETURN_IF_ERROR(CheckShapes(m, p, base, target, wfile));
+      const bool permute =
+          !base.rope_neox && (target == LoraTarget::kQ || target == LoraTarget::kK);
+      LORAD_ASSIGN_OR_RETURN(std::vector<float> a, Values(*m.a, 0, wfile));
+      LORAD_ASSIGN_OR_RETURN(std::vector<float> b,
+                             Values(*m.b, permute ? base.head_dim : 0, wfile));
+      const DType dtype =
+          options.storage == DType::kF16 && FitsFp16(a) && FitsFp16(b) ? DType::kF16 : DType::kF32;
+      LoraPair& pair = adapter->weights.layers[l][ti];
+      pair.rank = p.rank;
+      pair.scale = p.scale;
+      pair.dtype = dtype;
+      pair.a = Store(*adapter, a, dtype);
+      pair.b = Store(*adapter, b, dtype);
+      adapter->max_rank = std::max(adapter->max_rank, p.rank);
+      used[ti] = true;
+    }
+  }
+  for (int ti = 0; ti < kNumLoraTargets; ++ti) {
+    if (used[ti]) adapter->target_modules.push_back(LoraTargetName(static_cast<LoraTarget>(ti)));
+  }
+  return adapter;
+}
+
+absl::StatusOr<std::unique_ptr<PeftAdapter>> ReadPeftAdapter(const std::string& dir,
+                                                             const ModelSpec& base,
+                                                             const PeftLoadOptions& options) {
+  LORAD_ASSIGN_OR_RETURN(PeftFiles files, ReadPeftFiles(dir));
+  return BuildPeftAdapter(files, base, options);
+}
+
+}  // namespace lorad::adapters
