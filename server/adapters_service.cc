@@ -1,34 +1,92 @@
 #include "server/adapters_service.h"
 
-#include "server/unimplemented.h"
+#include "server/adapter_convert.h"
+#include "server/status_to_grpc.h"
 
 namespace lorad::server {
 namespace {
-constexpr char kPlannedIn[] = "issue 5, Adapters service";
+
+grpc::ServerUnaryReactor* Finished(grpc::CallbackServerContext* context,
+                                   const grpc::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(status);
+  return reactor;
+}
+
 }  // namespace
+
+grpc::Status AdaptersService::Admit(const grpc::CallbackServerContext& context,
+                                    adapters::AdapterStore** store) const {
+  grpc::Status status = Authorize(auth_, context, Role::kAdmin);
+  if (!status.ok()) return status;
+  *store = store_.load(std::memory_order_acquire);
+  if (*store == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the model is still loading");
+  }
+  return grpc::Status::OK;
+}
 
 grpc::ServerUnaryReactor* AdaptersService::LoadAdapter(grpc::CallbackServerContext* context,
                                                        const lorad::v1::LoadAdapterRequest* request,
                                                        lorad::v1::LoadAdapterResponse* response) {
-  return FinishUnimplemented(context, "lorad.v1.Adapters/LoadAdapter", kPlannedIn);
+  adapters::AdapterStore* store = nullptr;
+  if (grpc::Status status = Admit(*context, &store); !status.ok()) {
+    return Finished(context, status);
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  // `request` and `response` stay valid until the reactor finishes.
+  worker_.Post([store, request, response, reactor] {
+    absl::StatusOr<adapters::AdapterInfo> info =
+        store->Load(request->adapter_id(), request->source(), request->pin());
+    if (!info.ok()) {
+      reactor->Finish(ToGrpcStatus(info.status()));
+      return;
+    }
+    ToProtoAdapterInfo(*info, response->mutable_adapter());
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* AdaptersService::UnloadAdapter(
     grpc::CallbackServerContext* context, const lorad::v1::UnloadAdapterRequest* request,
     lorad::v1::UnloadAdapterResponse* response) {
-  return FinishUnimplemented(context, "lorad.v1.Adapters/UnloadAdapter", kPlannedIn);
+  adapters::AdapterStore* store = nullptr;
+  if (grpc::Status status = Admit(*context, &store); !status.ok()) {
+    return Finished(context, status);
+  }
+  // Requests using the adapter keep their version until they finish.
+  return Finished(context, ToGrpcStatus(store->Unload(request->adapter_id())));
 }
 
 grpc::ServerUnaryReactor* AdaptersService::GetAdapter(grpc::CallbackServerContext* context,
                                                       const lorad::v1::GetAdapterRequest* request,
                                                       lorad::v1::GetAdapterResponse* response) {
-  return FinishUnimplemented(context, "lorad.v1.Adapters/GetAdapter", kPlannedIn);
+  adapters::AdapterStore* store = nullptr;
+  if (grpc::Status status = Admit(*context, &store); !status.ok()) {
+    return Finished(context, status);
+  }
+  absl::StatusOr<adapters::AdapterInfo> info = store->Get(request->adapter_id());
+  if (!info.ok()) return Finished(context, ToGrpcStatus(info.status()));
+  ToProtoAdapterInfo(*info, response->mutable_adapter());
+  return Finished(context, grpc::Status::OK);
 }
 
 grpc::ServerUnaryReactor* AdaptersService::ListAdapters(
     grpc::CallbackServerContext* context, const lorad::v1::ListAdaptersRequest* request,
     lorad::v1::ListAdaptersResponse* response) {
-  return FinishUnimplemented(context, "lorad.v1.Adapters/ListAdapters", kPlannedIn);
+  adapters::AdapterStore* store = nullptr;
+  if (grpc::Status status = Admit(*context, &store); !status.ok()) {
+    return Finished(context, status);
+  }
+  for (const adapters::AdapterInfo& info : store->List()) {
+    if (request->tier() != v1::RESIDENCY_TIER_UNSPECIFIED &&
+        request->tier() != ToProtoTier(info.tier)) {
+      continue;
+    }
+    ToProtoAdapterInfo(info, response->add_adapters());
+  }
+  return Finished(context, grpc::Status::OK);
 }
 
 }  // namespace lorad::server

@@ -1,14 +1,27 @@
-// lorad.v1.Adapters over the gRPC callback API. The adapter registry and cache arrive with
-// issues 4 and 5; until then every RPC is UNIMPLEMENTED.
+// lorad.v1.Adapters over the gRPC callback API, on the adapter store. LoadAdapter reads and
+// validates files, so it runs on a worker thread and the gRPC thread returns at once; the other
+// RPCs only consult the store's in-memory registry. Every RPC needs the admin role. Until the
+// model (and with it the store) is ready, RPCs answer UNAVAILABLE.
 #pragma once
 
+#include <atomic>
+
+#include "adapters/adapter_store.h"
 #include "lorad/v1/adapters.grpc.pb.h"
+#include "server/auth.h"
+#include "server/serial_worker.h"
 
 namespace lorad::server {
 
-// Thread-safe: handlers share no mutable state.
+// Thread-safe. SetStore() is called once, when the store exists.
 class AdaptersService final : public lorad::v1::Adapters::CallbackService {
  public:
+  // `auth` (null: auth off) must outlive the service.
+  explicit AdaptersService(const Authorizer* auth) : auth_(auth) {}
+
+  // Starts serving with `store`, which must outlive the service.
+  void SetStore(adapters::AdapterStore* store) { store_.store(store, std::memory_order_release); }
+
   grpc::ServerUnaryReactor* LoadAdapter(grpc::CallbackServerContext* context,
                                         const lorad::v1::LoadAdapterRequest* request,
                                         lorad::v1::LoadAdapterResponse* response) override;
@@ -21,6 +34,15 @@ class AdaptersService final : public lorad::v1::Adapters::CallbackService {
   grpc::ServerUnaryReactor* ListAdapters(grpc::CallbackServerContext* context,
                                          const lorad::v1::ListAdaptersRequest* request,
                                          lorad::v1::ListAdaptersResponse* response) override;
+
+ private:
+  // OK with the store when the caller may proceed; else the status to answer with.
+  grpc::Status Admit(const grpc::CallbackServerContext& context,
+                     adapters::AdapterStore** store) const;
+
+  const Authorizer* const auth_;
+  std::atomic<adapters::AdapterStore*> store_{nullptr};
+  SerialWorker worker_;  // Runs LoadAdapter; destroyed (drained) before the store.
 };
 
 }  // namespace lorad::server

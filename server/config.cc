@@ -11,6 +11,7 @@
 #include "absl/strings/strip.h"
 #include "engine/base/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "server/adapter_preload.h"
 #include "server/host_port.h"
 
 namespace lorad::server {
@@ -25,6 +26,18 @@ absl::Status SetInt(absl::string_view name, absl::string_view value, int min, in
         absl::StrCat("--", name, "=", value, ": expected an integer in [", min, ", ", max, "]"));
   }
   *out = parsed;
+  return absl::OkStatus();
+}
+
+absl::Status SetBool(absl::string_view name, absl::string_view value, bool* out) {
+  if (value == "true" || value == "1") {
+    *out = true;
+  } else if (value == "false" || value == "0") {
+    *out = false;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, "=", value, ": expected true or false"));
+  }
   return absl::OkStatus();
 }
 
@@ -66,6 +79,71 @@ constexpr Option kOptions[] = {
      [](absl::string_view v, ServerConfig* c) {
        return SetInt("threads", v, 0, 4096, &c->threads);
      }},
+    {"kv_cache_mb", "KV cache memory in MiB [512]",
+     [](absl::string_view v, ServerConfig* c) {
+       return SetInt("kv_cache_mb", v, 1, 1 << 20, &c->kv_cache_mb);
+     }},
+    {"max_batch_tokens", "token budget of one forward step [512]",
+     [](absl::string_view v, ServerConfig* c) {
+       return SetInt("max_batch_tokens", v, 1, 1 << 20, &c->max_batch_tokens);
+     }},
+    {"max_running", "sequences decoding at once [64]",
+     [](absl::string_view v, ServerConfig* c) {
+       return SetInt("max_running", v, 1, 1 << 16, &c->max_running);
+     }},
+    {"max_queue", "requests queued or running; beyond: RESOURCE_EXHAUSTED [256]",
+     [](absl::string_view v, ServerConfig* c) {
+       return SetInt("max_queue", v, 1, 1 << 20, &c->max_queue);
+     }},
+    {"max_new_tokens", "largest max_new_tokens a request may ask for [4096]",
+     [](absl::string_view v, ServerConfig* c) {
+       return SetInt("max_new_tokens", v, 1, 1 << 20, &c->max_new_tokens);
+     }},
+    {"default_max_new_tokens", "max_new_tokens when a request gives 0 [256]",
+     [](absl::string_view v, ServerConfig* c) {
+       return SetInt("default_max_new_tokens", v, 1, 1 << 20, &c->default_max_new_tokens);
+     }},
+    {"max_prompt_tokens", "longest prompt in tokens; 0 = context length - 1 [0]",
+     [](absl::string_view v, ServerConfig* c) {
+       return SetInt("max_prompt_tokens", v, 0, 1 << 24, &c->max_prompt_tokens);
+     }},
+    {"max_request_bytes", "largest gRPC request message in bytes [4194304]",
+     [](absl::string_view v, ServerConfig* c) {
+       return SetInt("max_request_bytes", v, 1024, 1 << 30, &c->max_request_bytes);
+     }},
+    {"adapter_root", "directory adapter sources are relative to [<data_dir>/adapters]",
+     [](absl::string_view v, ServerConfig* c) {
+       c->adapter_root = std::string(v);
+       return absl::OkStatus();
+     }},
+    {"adapter_host_budget_mb", "host memory for resident adapters in MiB [1024]",
+     [](absl::string_view v, ServerConfig* c) {
+       return SetInt("adapter_host_budget_mb", v, 1, 1 << 24, &c->adapter_host_budget_mb);
+     }},
+    {"preload_adapters", "adapters loaded at start: id=source[,id=source...] []",
+     [](absl::string_view v, ServerConfig* c) {
+       c->preload_adapters = std::string(v);
+       return absl::OkStatus();
+     }},
+    {"auth_tokens_file", "file of 'token role' lines (inference|admin); empty: no auth []",
+     [](absl::string_view v, ServerConfig* c) {
+       c->auth_tokens_file = std::string(v);
+       return absl::OkStatus();
+     }},
+    {"auth_health", "with auth, require a token (any role) for grpc.health.v1.Health too [false]",
+     [](absl::string_view v, ServerConfig* c) {
+       return SetBool("auth_health", v, &c->auth_health);
+     }},
+    {"tls_cert", "PEM certificate chain; with --tls_key the gRPC port serves TLS []",
+     [](absl::string_view v, ServerConfig* c) {
+       c->tls_cert = std::string(v);
+       return absl::OkStatus();
+     }},
+    {"tls_key", "PEM private key for --tls_cert []",
+     [](absl::string_view v, ServerConfig* c) {
+       c->tls_key = std::string(v);
+       return absl::OkStatus();
+     }},
 };
 
 const Option* FindOption(absl::string_view name) {
@@ -89,11 +167,11 @@ absl::Status ApplyJson(absl::string_view text, absl::string_view origin, ServerC
     std::string text_value;
     if (value.is_string()) {
       text_value = value.get<std::string>();
-    } else if (value.is_number_integer()) {
+    } else if (value.is_number_integer() || value.is_boolean()) {
       text_value = value.dump();
     } else {
       return absl::InvalidArgumentError(
-          absl::StrCat(origin, ": key \"", key, "\" must be a string or an integer"));
+          absl::StrCat(origin, ": key \"", key, "\" must be a string, an integer or a boolean"));
     }
     absl::Status status = option->set(text_value, config);
     if (!status.ok()) {
@@ -212,6 +290,12 @@ absl::Status ValidateConfig(const ServerConfig& config) {
     }
   }
   if (config.data_dir.empty()) return absl::InvalidArgumentError("--data_dir: must not be empty");
+  if (absl::Status preload = ParsePreloadList(config.preload_adapters).status(); !preload.ok()) {
+    return preload;
+  }
+  if (config.tls_cert.empty() != config.tls_key.empty()) {
+    return absl::InvalidArgumentError("--tls_cert and --tls_key must be given together");
+  }
   return absl::OkStatus();
 }
 

@@ -29,6 +29,38 @@ struct ServerConfig {
   int grace_period_s = 8;
   // CPU threads for the engine's compute; 0 means one per core.
   int threads = 0;
+  // Memory for the KV cache, in MiB.
+  int kv_cache_mb = 512;
+  // Token budget of one forward step (prefill chunks + decode tokens).
+  int max_batch_tokens = 512;
+  // Sequences decoding at once.
+  int max_running = 64;
+  // Requests queued or running; beyond it a request gets RESOURCE_EXHAUSTED.
+  int max_queue = 256;
+  // Largest SamplingParams.max_new_tokens a request may ask for.
+  int max_new_tokens = 4096;
+  // SamplingParams.max_new_tokens used when a request leaves it 0 (capped by max_new_tokens).
+  int default_max_new_tokens = 256;
+  // Longest prompt in tokens; 0 means the model's context length minus one.
+  int max_prompt_tokens = 0;
+  // Largest gRPC request message in bytes (bigger: RESOURCE_EXHAUSTED from gRPC).
+  int max_request_bytes = 4 << 20;
+  // Directory that adapter sources are relative to; empty means <data_dir>/adapters (created
+  // if missing).
+  std::string adapter_root;
+  // Host memory for resident adapter weights, in MiB.
+  int adapter_host_budget_mb = 1024;
+  // Adapters registered at start: "id=source" entries separated by commas (source relative to
+  // adapter_root). A failure to load one stops the start.
+  std::string preload_adapters;
+  // File of "token role" lines (role: inference or admin); empty disables authentication.
+  std::string auth_tokens_file;
+  // With auth on, also require a token (any role) for grpc.health.v1.Health. Server
+  // reflection stays open (it is gRPC's own service and only describes the public API).
+  bool auth_health = false;
+  // PEM certificate chain and private key; both set: the gRPC port serves TLS only.
+  std::string tls_cert;
+  std::string tls_key;
 };
 
 // What the command line asked for besides the config.

@@ -3,12 +3,16 @@
 #pragma once
 
 #include "lorad/v1/finetuning.grpc.pb.h"
+#include "server/auth.h"
 
 namespace lorad::server {
 
-// Thread-safe: handlers share no mutable state.
+// Thread-safe: handlers share no mutable state. Every RPC needs the admin role.
 class FineTuningService final : public lorad::v1::FineTuning::CallbackService {
  public:
+  // `auth` (null: auth off) must outlive the service.
+  explicit FineTuningService(const Authorizer* auth) : auth_(auth) {}
+
   grpc::ServerUnaryReactor* CreateJob(grpc::CallbackServerContext* context,
                                       const lorad::v1::CreateJobRequest* request,
                                       lorad::v1::CreateJobResponse* response) override;
@@ -23,6 +27,9 @@ class FineTuningService final : public lorad::v1::FineTuning::CallbackService {
                                       lorad::v1::CancelJobResponse* response) override;
   grpc::ServerWriteReactor<lorad::v1::JobEvent>* WatchJob(
       grpc::CallbackServerContext* context, const lorad::v1::WatchJobRequest* request) override;
+
+ private:
+  const Authorizer* const auth_;
 };
 
 }  // namespace lorad::server

@@ -1,6 +1,6 @@
-// main() of `lorad`: parse the configuration, start the server, serve until SIGTERM/SIGINT,
-// drain, exit 0. Startup failures (bad flag, unreadable model, address in use) print one line
-// on stderr and exit 2.
+// main() of `lorad`: parse the configuration, start the server, load the model (health says
+// NOT_SERVING meanwhile), serve until SIGTERM/SIGINT, drain, exit 0. Startup failures (bad flag,
+// unreadable or unloadable model, address in use) print one line on stderr and exit 2.
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -53,6 +53,10 @@ int main(int argc, char** argv) {
   if (!(*server)->metrics_address().empty()) {
     std::printf("lorad metrics on http://%s/metrics\n", (*server)->metrics_address().c_str());
   }
+  std::fflush(stdout);
+
+  if (absl::Status loaded = (*server)->LoadModel(); !loaded.ok()) return Fail(loaded);
+  std::printf("lorad ready\n");
   std::fflush(stdout);
 
   const int signal_number = WaitForShutdownSignal();

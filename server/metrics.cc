@@ -46,10 +46,21 @@ absl::StatusOr<int> Metrics::Serve(const std::string& listen) {
 
 void Metrics::StopServing() { exposer_.reset(); }
 
+void Metrics::AddCollectable(std::shared_ptr<prometheus::Collectable> collectable) {
+  if (exposer_ != nullptr) exposer_->RegisterCollectable(collectable);
+  absl::MutexLock lock(&mu_);
+  extra_.push_back(std::move(collectable));
+}
+
 std::string Metrics::TextExposition() const {
   std::vector<prometheus::MetricFamily> families = registry_->Collect();
   std::vector<prometheus::MetricFamily> process = process_collector_->Collect();
   families.insert(families.end(), process.begin(), process.end());
+  absl::MutexLock lock(&mu_);
+  for (const auto& collectable : extra_) {
+    std::vector<prometheus::MetricFamily> more = collectable->Collect();
+    families.insert(families.end(), more.begin(), more.end());
+  }
   return prometheus::TextSerializer().Serialize(families);
 }
 

@@ -1,13 +1,17 @@
 // The daemon's Prometheus registry and its /metrics HTTP endpoint. Every metric family lorad
 // exports is owned here, so that families are declared once and services only update them.
-// Today: lorad_build_info and the process_* collector; issue 5 adds request, queue, latency,
-// token, batch, KV-cache and adapter-cache families as members of Metrics.
+// Here: lorad_build_info and the process_* collector; InferenceMetrics, the RPC interceptor
+// and the adapter-cache collector add their families to this registry.
 #pragma once
 
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "prometheus/collectable.h"
 #include "prometheus/registry.h"
 
 namespace prometheus {
@@ -19,7 +23,8 @@ namespace lorad::server {
 class ProcessCollector;
 
 // Thread-safety: the registry and its families are thread-safe (prometheus-cpp). Serve() and
-// the destructor must not race with each other; call Serve() once, during startup.
+// the destructor must not race with each other; call Serve() once, during startup, and
+// AddCollectable() after Serve() (or without serving) from the same thread as StopServing().
 class Metrics {
  public:
   // Creates the registry with lorad_build_info; cannot fail.
@@ -38,6 +43,9 @@ class Metrics {
   // Everything /metrics would return, in the Prometheus text format.
   std::string TextExposition() const;
 
+  // Adds a collector read at every scrape (and by TextExposition()). Thread-safe.
+  void AddCollectable(std::shared_ptr<prometheus::Collectable> collectable);
+
   // The registry, for families added by other modules.
   prometheus::Registry& registry() { return *registry_; }
 
@@ -45,6 +53,8 @@ class Metrics {
   std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<ProcessCollector> process_collector_;
   std::unique_ptr<prometheus::Exposer> exposer_;
+  mutable absl::Mutex mu_;
+  std::vector<std::shared_ptr<prometheus::Collectable>> extra_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace lorad::server

@@ -1,18 +1,30 @@
 #include "server/server.h"
 
 #include <chrono>
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "adapters/adapter_store.h"
 #include "engine/base/status_macros.h"
+#include "engine/engine.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
-#include "grpcpp/health_check_service_interface.h"
+#include "server/adapter_metrics.h"
+#include "server/adapter_preload.h"
 #include "server/adapters_service.h"
+#include "server/auth.h"
+#include "server/credentials.h"
+#include "server/engine_options.h"
 #include "server/finetuning_service.h"
+#include "server/health_service.h"
 #include "server/host_port.h"
+#include "server/inference_metrics.h"
 #include "server/inference_service.h"
+#include "server/late_adapter_provider.h"
 #include "server/metrics.h"
 #include "server/model_check.h"
+#include "server/parse_error_interceptor.h"
+#include "server/rpc_metrics_interceptor.h"
 
 namespace lorad::server {
 namespace {
@@ -26,31 +38,63 @@ constexpr const char* kServiceNames[] = {"lorad.v1.Inference", "lorad.v1.Adapter
 absl::StatusOr<std::unique_ptr<LoradServer>> LoradServer::Create(const ServerConfig& config) {
   LORAD_RETURN_IF_ERROR(ValidateConfig(config));
   LORAD_RETURN_IF_ERROR(CheckModelPath(ResolvedModelPath(config)));
-  return std::unique_ptr<LoradServer>(new LoradServer(config));
+  std::unique_ptr<Authorizer> auth;
+  if (!config.auth_tokens_file.empty()) {
+    LORAD_ASSIGN_OR_RETURN(auth, Authorizer::FromFile(config.auth_tokens_file));
+  }
+  if (config.auth_health && auth == nullptr) {
+    return absl::InvalidArgumentError("--auth_health needs --auth_tokens_file");
+  }
+  LORAD_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
+                         MakeServerCredentials(config));
+  std::unique_ptr<LoradServer> server(
+      new LoradServer(config, std::move(credentials), std::move(auth)));
+  return server;
 }
 
-LoradServer::LoradServer(const ServerConfig& config)
+LoradServer::LoradServer(const ServerConfig& config,
+                         std::shared_ptr<grpc::ServerCredentials> credentials,
+                         std::unique_ptr<Authorizer> auth)
     : config_(config),
+      credentials_(std::move(credentials)),
+      auth_(std::move(auth)),
       metrics_(std::make_unique<Metrics>()),
-      inference_service_(std::make_unique<InferenceService>()),
-      adapters_service_(std::make_unique<AdaptersService>()),
-      finetuning_service_(std::make_unique<FineTuningService>()) {}
+      inference_metrics_(
+          std::make_unique<InferenceMetrics>(metrics_->registry(), config.max_running)),
+      adapter_provider_(std::make_unique<LateAdapterProvider>()),
+      inference_service_(std::make_unique<InferenceService>(ToRequestDefaults(config), auth_.get(),
+                                                            inference_metrics_.get())),
+      adapters_service_(std::make_unique<AdaptersService>(auth_.get())),
+      finetuning_service_(std::make_unique<FineTuningService>(auth_.get())),
+      health_service_(std::make_unique<HealthService>(config.auth_health ? auth_.get() : nullptr)) {
+}
 
 LoradServer::~LoradServer() {
-  if (grpc_server_ != nullptr) Shutdown(absl::ZeroDuration());
+  if (grpc_server_ != nullptr) {
+    Shutdown(absl::ZeroDuration());
+    grpc_server_->Wait();
+    grpc_server_.reset();
+  }
 }
 
 absl::Status LoradServer::Start() {
-  grpc::EnableDefaultHealthCheckService(true);
+  grpc::EnableDefaultHealthCheckService(false);  // lorad serves its own (HealthService).
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   grpc::ServerBuilder builder;
   // Without this, a second lorad on the same port would silently share it (SO_REUSEPORT).
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddListeningPort(config_.listen, grpc::InsecureServerCredentials(), &grpc_port_);
+  builder.AddListeningPort(config_.listen, credentials_, &grpc_port_);
+  builder.SetMaxReceiveMessageSize(config_.max_request_bytes);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  // The parse-error rewrite comes first so that the metrics see the final code.
+  interceptors.push_back(std::make_unique<ParseErrorInterceptorFactory>());
+  interceptors.push_back(std::make_unique<RpcMetricsInterceptorFactory>(metrics_->registry()));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.RegisterService(inference_service_.get());
   builder.RegisterService(adapters_service_.get());
   builder.RegisterService(finetuning_service_.get());
+  builder.RegisterService(health_service_.get());
   grpc_server_ = builder.BuildAndStart();
   if (grpc_server_ == nullptr || grpc_port_ == 0) {
     grpc_server_.reset();
@@ -58,7 +102,7 @@ absl::Status LoradServer::Start() {
         absl::StrCat("listen address ", config_.listen, ": cannot listen (address in use?)"));
   }
   for (const char* name : kServiceNames) {
-    grpc_server_->GetHealthCheckService()->SetServingStatus(name, false);
+    health_service_->Set(name, grpc::health::v1::HealthCheckResponse::NOT_SERVING);
   }
   SetServing(false);
 
@@ -73,8 +117,55 @@ absl::Status LoradServer::Start() {
     metrics_port_ = *port;
   }
 
-  // The engine (model load, adapter preload) initializes here, while health says NOT_SERVING.
+  return absl::OkStatus();
+}
+
+absl::Status LoradServer::LoadModel() {
+  EngineOptions options = ToEngineOptions(config_, inference_metrics_.get());
+  options.adapters = adapter_provider_.get();
+  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(options);
+  if (!engine.ok()) {
+    return absl::Status(engine.status().code(), absl::StrCat("model ", ResolvedModelPath(config_),
+                                                             ": ", engine.status().message()));
+  }
+  engine_ = *std::move(engine);
+  LORAD_RETURN_IF_ERROR(StartAdapterStore());
+  inference_service_->SetEngine(engine_.get());
   SetServing(true);
+  return absl::OkStatus();
+}
+
+absl::Status LoradServer::StartAdapterStore() {
+  adapters::AdapterStoreOptions options;
+  options.adapter_root = config_.adapter_root;
+  if (options.adapter_root.empty()) {
+    options.adapter_root = absl::StrCat(config_.data_dir, "/adapters");
+    std::error_code ignored;  // AdapterStore::Create reports a root it cannot use.
+    std::filesystem::create_directories(options.adapter_root, ignored);
+  }
+  options.base = engine_->spec();
+  options.host_budget_bytes = int64_t{config_.adapter_host_budget_mb} << 20;
+  absl::StatusOr<std::unique_ptr<adapters::AdapterStore>> store =
+      adapters::AdapterStore::Create(options);
+  if (!store.ok()) {
+    return absl::Status(store.status().code(),
+                        absl::StrCat("adapter root: ", store.status().message()));
+  }
+  adapter_store_ = std::shared_ptr<adapters::AdapterStore>(std::move(*store));
+  LORAD_ASSIGN_OR_RETURN(std::vector<PreloadEntry> preload,
+                         ParsePreloadList(config_.preload_adapters));
+  for (const PreloadEntry& entry : preload) {
+    absl::StatusOr<adapters::AdapterInfo> info =
+        adapter_store_->Load(entry.adapter_id, entry.source, /*pin=*/false);
+    if (!info.ok()) {
+      return absl::Status(
+          info.status().code(),
+          absl::StrCat("--preload_adapters: ", entry.adapter_id, ": ", info.status().message()));
+    }
+  }
+  adapter_provider_->Set(adapter_store_.get());
+  adapters_service_->SetStore(adapter_store_.get());
+  metrics_->AddCollectable(std::make_shared<AdapterMetricsCollector>(adapter_store_));
   return absl::OkStatus();
 }
 
@@ -82,7 +173,8 @@ void LoradServer::SetServing(bool serving) {
   absl::MutexLock lock(&mu_);
   if (shut_down_) return;
   serving_ = serving;
-  grpc_server_->GetHealthCheckService()->SetServingStatus(serving);
+  health_service_->SetAll(serving ? grpc::health::v1::HealthCheckResponse::SERVING
+                                  : grpc::health::v1::HealthCheckResponse::NOT_SERVING);
 }
 
 void LoradServer::Shutdown(absl::Duration grace) {
@@ -90,10 +182,20 @@ void LoradServer::Shutdown(absl::Duration grace) {
     absl::MutexLock lock(&mu_);
     if (shut_down_ || grpc_server_ == nullptr) return;
     serving_ = false;
-    grpc_server_->GetHealthCheckService()->SetServingStatus(false);
+    health_service_->Shutdown();
     shut_down_ = true;
   }
-  grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  const absl::Time deadline = absl::Now() + grace;
+  if (engine_ != nullptr) {
+    // New requests get UNAVAILABLE; running ones finish within the grace period.
+    engine_->StopAccepting();
+    engine_->WaitIdle(grace);
+  }
+  // Streams that finished still flush their last messages; whatever runs past the deadline
+  // is cancelled (the reactors then cancel their engine requests).
+  const absl::Time flush_deadline =
+      std::max(deadline, absl::Now() + std::min(grace, absl::Seconds(1)));
+  grpc_server_->Shutdown(absl::ToChronoTime(flush_deadline));
   metrics_->StopServing();
 }
 

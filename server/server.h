@@ -1,6 +1,6 @@
-// LoradServer: the daemon's lifecycle. Owns the gRPC server (lorad.v1 services, health,
-// reflection) and the metrics endpoint; starts them, reports readiness through
-// grpc.health.v1.Health, and drains them on shutdown. Signal handling is main()'s job.
+// LoradServer: the daemon's lifecycle. Owns the engine, the gRPC server (lorad.v1 services,
+// health, reflection) and the metrics endpoint; starts them, loads the model while health says
+// NOT_SERVING, and drains them on shutdown. Signal handling is main()'s job.
 #pragma once
 
 #include <memory>
@@ -10,37 +10,57 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "server/config.h"
 
+namespace lorad {
+class Engine;
+}  // namespace lorad
+
+namespace lorad::adapters {
+class AdapterStore;
+}  // namespace lorad::adapters
+
 namespace lorad::server {
 
+class Authorizer;
+class HealthService;
+class LateAdapterProvider;
+class InferenceMetrics;
 class Metrics;
 class InferenceService;
 class AdaptersService;
 class FineTuningService;
 
-// Lifecycle: Create() -> Start() -> (serve) -> Shutdown() -> Wait() returns.
-// Thread-safety: Create/Start from one thread; Shutdown() and the accessors are thread-safe once
-// Start() has returned; Wait() may be called from any thread.
+// Lifecycle: Create() -> Start() -> LoadModel() -> (serve) -> Shutdown() -> Wait() returns.
+// Thread-safety: Create/Start/LoadModel from one thread; Shutdown() and the accessors are
+// thread-safe once Start() has returned; Wait() may be called from any thread.
 class LoradServer {
  public:
-  // Validates `config` and checks the model path (cheap checks only; binds nothing).
-  // INVALID_ARGUMENT / NOT_FOUND / PERMISSION_DENIED with a one-line message on failure.
+  // Validates `config`, checks the model path, reads the auth tokens and TLS files (cheap
+  // checks only; binds nothing, loads no model). INVALID_ARGUMENT / NOT_FOUND /
+  // PERMISSION_DENIED with a one-line message on failure.
   static absl::StatusOr<std::unique_ptr<LoradServer>> Create(const ServerConfig& config);
 
   ~LoradServer();
   LoradServer(const LoradServer&) = delete;
   LoradServer& operator=(const LoradServer&) = delete;
 
-  // Binds the gRPC and metrics addresses and starts serving. Health reports NOT_SERVING until
-  // initialization finishes, then SERVING. UNAVAILABLE if an address cannot be bound (nothing is
-  // left running then). Call once.
+  // Binds the gRPC and metrics addresses and starts serving. Health reports NOT_SERVING (and
+  // Inference RPCs UNAVAILABLE) until LoadModel() succeeds. UNAVAILABLE if an address cannot be
+  // bound (nothing is left running then). Call once.
   absl::Status Start();
 
-  // Health to NOT_SERVING, stop accepting RPCs, let running RPCs finish for up to `grace`, then
-  // cancel the rest; stops the metrics endpoint. Blocks until done; later calls return at once.
-  // Must not be called from a gRPC callback thread.
+  // Loads the model into a new Engine, creates the adapter store (and preloads adapters), then
+  // flips health to SERVING. A one-line error if the model or an adapter does not load. Call
+  // once, after Start().
+  absl::Status LoadModel();
+
+  // Health to NOT_SERVING, new generate requests UNAVAILABLE, running requests get up to
+  // `grace` to finish, then the rest are cancelled and the gRPC server stops; stops the metrics
+  // endpoint. Blocks until done; later calls return at once. Must not be called from a gRPC
+  // callback thread.
   void Shutdown(absl::Duration grace);
 
   // Blocks until the gRPC server has shut down (after Shutdown()).
@@ -60,14 +80,28 @@ class LoradServer {
   Metrics& metrics() { return *metrics_; }
 
  private:
-  explicit LoradServer(const ServerConfig& config);
+  LoradServer(const ServerConfig& config, std::shared_ptr<grpc::ServerCredentials> credentials,
+              std::unique_ptr<Authorizer> auth);
   void SetServing(bool serving);
+  // Creates the adapter store on the loaded model's spec, preloads --preload_adapters and
+  // hands the store to the engine, the Adapters service and the metrics.
+  absl::Status StartAdapterStore();
 
+  // Destruction order matters: the gRPC server goes first (no RPC uses the engine after it),
+  // then the engine (its scheduler thread reports to inference_metrics_), then the rest.
   const ServerConfig config_;
+  std::shared_ptr<grpc::ServerCredentials> credentials_;
+  std::unique_ptr<Authorizer> auth_;  // Null when auth is off.
   std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<InferenceMetrics> inference_metrics_;
+  // The engine's adapter provider; forwards to adapter_store_ once LoadModel() made it.
+  std::unique_ptr<LateAdapterProvider> adapter_provider_;
+  std::shared_ptr<adapters::AdapterStore> adapter_store_;  // Set by LoadModel().
   std::unique_ptr<InferenceService> inference_service_;
   std::unique_ptr<AdaptersService> adapters_service_;
   std::unique_ptr<FineTuningService> finetuning_service_;
+  std::unique_ptr<HealthService> health_service_;
+  std::unique_ptr<Engine> engine_;             // Set by LoadModel(), then immutable.
   std::unique_ptr<grpc::Server> grpc_server_;  // Set by Start(), then immutable.
   int grpc_port_ = 0;                          // Set by Start(), then immutable.
   int metrics_port_ = 0;                       // Set by Start(), then immutable.

@@ -17,15 +17,41 @@ const std::vector<Command>& Commands() {
        "health [--service=NAME]  print the server's health; exit 0 only if SERVING",
        {"service"},
        lorad::loractl::RunHealth},
+      {"generate",
+       "generate [PROMPT] [--adapter=ID] [--max_new_tokens=N] [--temperature=T] [--top_p=P]\n"
+       "           [--top_k=K] [--min_p=P] [--repetition_penalty=R] [--seed=S] [--stop=S]...\n"
+       "           [--logprobs=N] [--ignore_eos] [--chat [--system=TEXT]] [--request_id=ID]\n"
+       "           [--usage]  stream a completion to stdout (prompt from stdin if none)",
+       {"adapter", "max_new_tokens", "temperature", "top_p", "top_k", "min_p", "repetition_penalty",
+        "seed", "stop", "logprobs", "ignore_eos", "chat", "system", "request_id", "usage"},
+       lorad::loractl::RunGenerate,
+       {"ignore_eos", "chat", "usage"}},
+      {"adapters",
+       "adapters list | get ID | load ID SOURCE [--pin] | unload ID  manage LoRA adapters "
+       "(admin)",
+       {"pin"},
+       lorad::loractl::RunAdapters,
+       {"pin"}},
+      {"tokenize",
+       "tokenize [TEXT] [--pieces]  print the token ids of TEXT (stdin if none)",
+       {"pieces"},
+       lorad::loractl::RunTokenize,
+       {"pieces"}},
   };
   return kCommands;
 }
 
 void PrintUsage(std::FILE* out) {
   std::fprintf(out,
-               "usage: loractl [--addr=HOST:PORT] [--timeout_s=S] <command> [flags] [args]\n"
-               "  --addr       lorad's gRPC address [%s]\n"
-               "  --timeout_s  RPC deadline in seconds [%s]\ncommands:\n",
+               "usage: loractl [--addr=HOST:PORT] [--timeout_s=S] [--token=T] [--tls_ca=PEM]\n"
+               "               <command> [flags] [args]\n"
+               "  --addr             lorad's gRPC address [%s]\n"
+               "  --timeout_s        RPC deadline in seconds [%s; generate: 600]\n"
+               "  --token            bearer token (lorad --auth_tokens_file)\n"
+               "  --tls_ca           PEM root certificates; dial with TLS\n"
+               "  --tls_server_name  host name to verify in the server's certificate\n"
+               "exit codes: 0 ok, 1 RPC failed (\"loractl: CMD: CODE: message\" on stderr), "
+               "2 usage\ncommands:\n",
                lorad::loractl::kDefaultAddr, lorad::loractl::kDefaultTimeoutS);
   for (const Command& command : Commands()) std::fprintf(out, "  %s\n", command.summary);
 }

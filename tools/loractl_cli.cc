@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -33,13 +35,38 @@ const char* CodeName(grpc::StatusCode code) {
   return index >= 0 && index < 17 ? kNames[index] : "UNKNOWN";
 }
 
-bool IsGlobalFlag(const std::string& name) { return name == kAddrFlag || name == kTimeoutFlag; }
+bool IsGlobalFlag(const std::string& name) {
+  return name == kAddrFlag || name == kTimeoutFlag || name == kTokenFlag || name == kTlsCaFlag ||
+         name == kTlsServerNameFlag;
+}
+
+bool IsBoolFlag(const std::vector<Command>& commands, const Command* command,
+                const std::string& name) {
+  auto has = [&](const Command& c) {
+    return std::find(c.bool_flags.begin(), c.bool_flags.end(), name) != c.bool_flags.end();
+  };
+  if (command != nullptr) return has(*command);
+  return std::any_of(commands.begin(), commands.end(), has);
+}
 
 }  // namespace
 
 std::string Invocation::Flag(const std::string& name, const std::string& fallback) const {
   auto it = flags.find(name);
   return it == flags.end() ? fallback : it->second;
+}
+
+std::vector<std::string> Invocation::FlagValues(const std::string& name) const {
+  std::vector<std::string> values;
+  for (const auto& [flag, value] : flag_list) {
+    if (flag == name) values.push_back(value);
+  }
+  return values;
+}
+
+bool Invocation::BoolFlag(const std::string& name) const {
+  const std::string value = Flag(name, "false");
+  return value == "true" || value == "1";
 }
 
 absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args,
@@ -68,6 +95,8 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args,
     std::string name(arg.substr(0, eq));
     if (eq != absl::string_view::npos) {
       flags.emplace_back(name, std::string(arg.substr(eq + 1)));
+    } else if (IsBoolFlag(commands, *command, name)) {
+      flags.emplace_back(name, "true");
     } else if (i + 1 < args.size()) {
       flags.emplace_back(name, args[++i]);
     } else {
@@ -81,18 +110,37 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args,
       return absl::InvalidArgumentError(
           absl::StrCat("unknown flag --", name, " for \"", (*command)->name, "\""));
     }
-    invocation.flags[name] = std::move(value);
+    invocation.flags[name] = value;
+    invocation.flag_list.emplace_back(name, std::move(value));
   }
   return invocation;
 }
 
-std::shared_ptr<grpc::Channel> Dial(const Invocation& invocation) {
-  return grpc::CreateChannel(invocation.Flag(kAddrFlag, kDefaultAddr),
-                             grpc::InsecureChannelCredentials());
+absl::StatusOr<std::shared_ptr<grpc::Channel>> Dial(const Invocation& invocation) {
+  const std::string address = invocation.Flag(kAddrFlag, kDefaultAddr);
+  const std::string ca_path = invocation.Flag(kTlsCaFlag, "");
+  if (ca_path.empty()) {
+    return grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  }
+  std::ifstream file(ca_path, std::ios::binary);
+  if (!file) {
+    return absl::InvalidArgumentError(absl::StrCat("--tls_ca=", ca_path, ": cannot open file"));
+  }
+  std::stringstream contents;
+  contents << file.rdbuf();
+  grpc::SslCredentialsOptions options;
+  options.pem_root_certs = contents.str();
+  grpc::ChannelArguments args;
+  const std::string server_name = invocation.Flag(kTlsServerNameFlag, "");
+  if (!server_name.empty()) args.SetSslTargetNameOverride(server_name);
+  return grpc::CreateCustomChannel(address, grpc::SslCredentials(options), args);
 }
 
-absl::Status SetDeadline(const Invocation& invocation, grpc::ClientContext* context) {
-  const std::string text = invocation.Flag(kTimeoutFlag, kDefaultTimeoutS);
+absl::Status PrepareContext(const Invocation& invocation, grpc::ClientContext* context,
+                            const char* default_timeout_s) {
+  const std::string token = invocation.Flag(kTokenFlag, "");
+  if (!token.empty()) context->AddMetadata("authorization", absl::StrCat("Bearer ", token));
+  const std::string text = invocation.Flag(kTimeoutFlag, default_timeout_s);
   double seconds = 0;
   if (!absl::SimpleAtod(text, &seconds) || !(seconds > 0)) {
     return absl::InvalidArgumentError(

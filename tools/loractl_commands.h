@@ -9,4 +9,14 @@ namespace lorad::loractl {
 // `loractl health`: prints SERVING / NOT_SERVING / ...; exit 0 only when SERVING.
 int RunHealth(const Invocation& invocation);
 
+// `loractl generate [PROMPT]`: streams a completion to stdout; exit 1 with the gRPC code on
+// stderr when the RPC fails.
+int RunGenerate(const Invocation& invocation);
+
+// `loractl adapters list|get ID|load ID SOURCE [--pin]|unload ID`.
+int RunAdapters(const Invocation& invocation);
+
+// `loractl tokenize [TEXT]`: prints the token ids.
+int RunTokenize(const Invocation& invocation);
+
 }  // namespace lorad::loractl

@@ -11,7 +11,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "tests/integration/subprocess.h"
+#include "tests/integration/lorad_process.h"
 #include "tests/server/http_get.h"
 
 namespace lorad::testing {
@@ -20,48 +20,8 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-constexpr char kLorad[] = LORAD_BINARY;
-constexpr char kLoractl[] = LORACTL_BINARY;
-constexpr int kStartTimeoutMs = 20000;
-
-std::string FakeModel() {
-  const std::string path = ::testing::TempDir() + "/integration_model.gguf";
-  std::ofstream(path, std::ios::binary) << std::string("GGUF\x03\0\0\0", 8);
-  return path;
-}
-
 int CountLines(const std::string& text) {
   return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
-}
-
-// A lorad started on 127.0.0.1:0 for gRPC and metrics, with the bound addresses it printed.
-struct RunningLorad {
-  std::unique_ptr<Subprocess> process;
-  std::string grpc_address;  // "127.0.0.1:NNNNN"
-  int metrics_port = 0;
-};
-
-// Starts lorad and reads its "lorad listening on" and "lorad metrics on" lines.
-void StartLorad(const std::vector<std::string>& extra_args, RunningLorad* lorad) {
-  std::vector<std::string> args = {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
-                                   "--model=" + FakeModel(), "--data_dir=" + ::testing::TempDir()};
-  args.insert(args.end(), extra_args.begin(), extra_args.end());
-  absl::StatusOr<std::unique_ptr<Subprocess>> process = Subprocess::Start(kLorad, args);
-  ASSERT_TRUE(process.ok()) << process.status();
-  lorad->process = std::move(*process);
-
-  std::optional<std::string> line = lorad->process->ReadStdoutLine(kStartTimeoutMs);
-  ASSERT_TRUE(line.has_value()) << "no startup line; stderr: " << lorad->process->ReadAllStderr();
-  ASSERT_THAT(*line, StartsWith("lorad listening on 127.0.0.1:"));
-  lorad->grpc_address = line->substr(std::string("lorad listening on ").size());
-
-  line = lorad->process->ReadStdoutLine(kStartTimeoutMs);
-  ASSERT_TRUE(line.has_value());
-  ASSERT_THAT(*line, StartsWith("lorad metrics on http://127.0.0.1:"));
-  std::vector<std::string> parts = absl::StrSplit(*line, absl::ByAnyChar(":/"));
-  // "lorad metrics on http", "", "", "127.0.0.1", "PORT", "metrics"
-  ASSERT_EQ(parts.size(), 6u) << *line;
-  ASSERT_TRUE(absl::SimpleAtoi(parts[4], &lorad->metrics_port)) << *line;
 }
 
 grpc::Status CheckHealth(const std::string& address,
@@ -124,8 +84,8 @@ TEST(LoradIntegrationTest, LoractlHealthReportsServing) {
 }
 
 TEST(LoradIntegrationTest, ConfigFileIsReadAndFlagsOverrideIt) {
-  const std::string config = ::testing::TempDir() + "/lorad_integration.conf";
-  std::ofstream(config) << "listen = 127.0.0.1:1\nmodel = " << FakeModel() << "\n";
+  const std::string config = TestDir() + "/lorad_integration.conf";
+  std::ofstream(config) << "listen = 127.0.0.1:1\nmodel = " << TinyModelPath() << "\n";
   RunningLorad lorad;
   // --listen=127.0.0.1:0 from StartLorad overrides the file's port 1 (which would fail to bind).
   ASSERT_NO_FATAL_FAILURE(StartLorad({"--config=" + config}, &lorad));
@@ -165,11 +125,62 @@ INSTANTIATE_TEST_SUITE_P(
                          "not a GGUF file"}),
     [](const ::testing::TestParamInfo<StartupErrorCase>& info) { return info.param.name; });
 
+TEST(LoradIntegrationTest, ModelThatFailsToLoadExitsTwoWithOneLine) {
+  const std::string path = TestDir() + "/integration_header_only.gguf";
+  std::ofstream(path, std::ios::binary) << std::string("GGUF\x03\0\0\0", 8);
+  absl::StatusOr<RunResult> result = RunToCompletion(
+      kLorad, {"--listen=127.0.0.1:0", "--metrics_listen=", "--model=" + path}, 20000);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->exit_code, 2);
+  EXPECT_EQ(CountLines(result->stderr_text), 1) << result->stderr_text;
+  EXPECT_THAT(result->stderr_text, StartsWith("lorad: model " + path + ": "));
+}
+
+TEST(LoradIntegrationTest, LoractlGenerateAndTokenize) {
+  RunningLorad lorad;
+  ASSERT_NO_FATAL_FAILURE(StartLorad({"--max_new_tokens=16"}, &lorad));
+  const std::string addr = "--addr=" + lorad.grpc_address;
+  absl::StatusOr<RunResult> result = RunToCompletion(
+      kLoractl,
+      {"generate", addr, "--max_new_tokens=6", "--ignore_eos", "--usage", "--temperature=0",
+       "--stop=never-matches", "--stop=nor-this", "hello", "world"},
+      20000);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->exit_code, 0) << result->stderr_text;
+  EXPECT_THAT(result->stderr_text, HasSubstr("finish_reason=FINISH_REASON_LENGTH"));
+  EXPECT_THAT(result->stderr_text, HasSubstr("completion_tokens=6"));
+
+  // --chat with the prompt on stdin is not testable through RunToCompletion's closed stdin, so
+  // an empty stdin checks the error path instead: empty prompt -> exit 1 with the code name.
+  result = RunToCompletion(kLoractl, {"generate", addr}, 20000);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->exit_code, 1);
+  EXPECT_THAT(result->stderr_text,
+              HasSubstr("loractl: generate: INVALID_ARGUMENT: prompt is empty"));
+
+  result =
+      RunToCompletion(kLoractl, {"generate", addr, "--chat", "hi", "--max_new_tokens=99"}, 20000);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->exit_code, 1);
+  EXPECT_THAT(result->stderr_text, HasSubstr("INVALID_ARGUMENT: sampling.max_new_tokens"));
+
+  result = RunToCompletion(kLoractl, {"generate", addr, "--temperature=warm", "x"}, 20000);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->exit_code, 2);
+  EXPECT_THAT(result->stderr_text, HasSubstr("--temperature=warm"));
+
+  result = RunToCompletion(kLoractl, {"tokenize", addr, "hello"}, 20000);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->exit_code, 0) << result->stderr_text;
+  EXPECT_THAT(result->stdout_text, ::testing::MatchesRegex("[0-9]+( [0-9]+)*\n"));
+  EXPECT_NO_FATAL_FAILURE(StopLorad(&lorad));
+}
+
 TEST(LoradIntegrationTest, PortInUseExitsTwo) {
   RunningLorad first;
   ASSERT_NO_FATAL_FAILURE(StartLorad({}, &first));
   absl::StatusOr<RunResult> result = RunToCompletion(
-      kLorad, {"--listen=" + first.grpc_address, "--metrics_listen=", "--model=" + FakeModel()},
+      kLorad, {"--listen=" + first.grpc_address, "--metrics_listen=", "--model=" + TinyModelPath()},
       20000);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->exit_code, 2);
@@ -177,7 +188,7 @@ TEST(LoradIntegrationTest, PortInUseExitsTwo) {
   EXPECT_THAT(result->stderr_text, HasSubstr("address in use"));
 
   result = RunToCompletion(kLorad,
-                           {"--listen=127.0.0.1:0", "--model=" + FakeModel(),
+                           {"--listen=127.0.0.1:0", "--model=" + TinyModelPath(),
                             "--metrics_listen=127.0.0.1:" + std::to_string(first.metrics_port)},
                            20000);
   ASSERT_TRUE(result.ok()) << result.status();

@@ -1,5 +1,5 @@
-// A child process for integration tests: spawn with arguments, read its stdout line by line
-// with a timeout, collect its stderr, send it signals, and wait for its exit code.
+// A child process for integration tests: spawn with arguments (stdin is /dev/null), read its stdout
+// line by line with a timeout, collect its stderr, send it signals, and wait for its exit code.
 #pragma once
 
 #include <sys/types.h>

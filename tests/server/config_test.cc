@@ -125,7 +125,15 @@ TEST(ConfigTest, ConfigTextErrorsNameFileAndLine) {
   EXPECT_THAT(std::string(status.message()), HasSubstr("c:1: --threads=x"));
 
   status = ApplyConfigText(R"({"threads": true})", "j", &config);
-  EXPECT_THAT(std::string(status.message()), HasSubstr("\"threads\" must be a string or an"));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("j: --threads=true: expected an integer"));
+
+  status = ApplyConfigText(R"({"threads": [1]})", "j", &config);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("\"threads\" must be a string, an"));
+
+  status = ApplyConfigText(R"({"auth_health": true, "max_queue": 3})", "j", &config);
+  EXPECT_TRUE(status.ok()) << status;
+  EXPECT_TRUE(config.auth_health);
+  EXPECT_EQ(config.max_queue, 3);
 
   status = ApplyConfigText(R"({"listen": )", "j", &config);
   EXPECT_THAT(std::string(status.message()), HasSubstr("j: not a JSON object"));

@@ -1,0 +1,78 @@
+#include "server/adapter_metrics.h"
+
+#include <string>
+#include <utility>
+
+namespace lorad::server {
+namespace {
+
+prometheus::MetricFamily Family(std::string name, std::string help, prometheus::MetricType type) {
+  prometheus::MetricFamily family;
+  family.name = std::move(name);
+  family.help = std::move(help);
+  family.type = type;
+  return family;
+}
+
+void AddCounter(prometheus::MetricFamily& family, double value,
+                std::vector<prometheus::ClientMetric::Label> labels = {}) {
+  prometheus::ClientMetric metric;
+  metric.label = std::move(labels);
+  metric.counter.value = value;
+  family.metric.push_back(std::move(metric));
+}
+
+void AddGauge(prometheus::MetricFamily& family, double value,
+              std::vector<prometheus::ClientMetric::Label> labels = {}) {
+  prometheus::ClientMetric metric;
+  metric.label = std::move(labels);
+  metric.gauge.value = value;
+  family.metric.push_back(std::move(metric));
+}
+
+}  // namespace
+
+std::vector<prometheus::MetricFamily> AdapterMetricsCollector::Collect() const {
+  using prometheus::MetricType;
+  const adapters::AdapterStore::Stats stats = store_->GetStats();
+  std::vector<prometheus::MetricFamily> families;
+  auto counter = [&](const char* name, const char* help, double value) {
+    families.push_back(Family(name, help, MetricType::Counter));
+    AddCounter(families.back(), value);
+  };
+  counter("lorad_adapter_cache_hits_total", "Adapter acquisitions served from memory.",
+          static_cast<double>(stats.hits));
+  counter("lorad_adapter_cache_misses_total", "Adapter acquisitions that had to load from disk.",
+          static_cast<double>(stats.misses));
+  counter("lorad_adapter_cache_evictions_total", "Resident adapters dropped to the disk tier.",
+          static_cast<double>(stats.evictions));
+  counter("lorad_adapter_load_failures_total", "Adapter loads that failed.",
+          static_cast<double>(stats.load_failures));
+
+  // Loads come from the disk tier into host memory (the only load path of a CPU build).
+  families.push_back(Family("lorad_adapter_loads_total", "Successful adapter loads, by tier.",
+                            MetricType::Counter));
+  AddCounter(families.back(), static_cast<double>(stats.loads), {{"tier", "host"}});
+  families.push_back(Family("lorad_adapter_load_seconds_total",
+                            "Total wall time of successful adapter loads, by tier.",
+                            MetricType::Counter));
+  AddCounter(families.back(), stats.load_seconds, {{"tier", "host"}});
+
+  families.push_back(
+      Family("lorad_adapters_registered", "Registered adapters.", MetricType::Gauge));
+  AddGauge(families.back(), static_cast<double>(stats.registered));
+  families.push_back(
+      Family("lorad_adapters_resident", "Adapters in memory, by tier.", MetricType::Gauge));
+  AddGauge(families.back(), static_cast<double>(stats.resident), {{"tier", "host"}});
+  AddGauge(families.back(), static_cast<double>(stats.registered - stats.resident),
+           {{"tier", "disk"}});
+  families.push_back(
+      Family("lorad_adapter_bytes", "Adapter A/B bytes, by tier.", MetricType::Gauge));
+  AddGauge(families.back(), static_cast<double>(stats.device_bytes), {{"tier", "device"}});
+  AddGauge(families.back(), static_cast<double>(stats.host_bytes), {{"tier", "host"}});
+  AddGauge(families.back(), static_cast<double>(stats.disk_bytes), {{"tier", "disk"}});
+  AddGauge(families.back(), static_cast<double>(stats.retired_bytes), {{"tier", "retired"}});
+  return families;
+}
+
+}  // namespace lorad::server

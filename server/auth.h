@@ -1,0 +1,55 @@
+// Bearer-token authentication and role authorization for lorad's RPCs. Tokens come from a file
+// of "token role" lines; role `inference` may call lorad.v1.Inference, role `admin` may call
+// everything. Clients send "authorization: Bearer <token>".
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "grpcpp/grpcpp.h"
+
+namespace lorad::server {
+
+enum class Role { kInference, kAdmin };
+
+// Immutable after creation; thread-safe.
+class Authorizer {
+ public:
+  // Parses "token role" lines ('#' comments and blank lines skipped). INVALID_ARGUMENT naming
+  // `origin` and the line for a bad line, an unknown role or a duplicate token; also when no
+  // token is defined.
+  static absl::StatusOr<std::unique_ptr<Authorizer>> Parse(absl::string_view text,
+                                                           absl::string_view origin);
+  // Parse() of the file at `path`; INVALID_ARGUMENT if it cannot be read.
+  static absl::StatusOr<std::unique_ptr<Authorizer>> FromFile(const std::string& path);
+
+  // The role that RPC `method` ("/lorad.v1.Inference/Generate") needs.
+  static Role RequiredRole(absl::string_view method);
+
+  // OK when the call's bearer token has a role that covers `required`; UNAUTHENTICATED without
+  // a valid token, PERMISSION_DENIED for a role that does not cover `required`.
+  grpc::Status Check(const grpc::ServerContextBase& context, Role required) const;
+
+  // Every known token (for the --auth_health policy).
+  std::vector<std::string> tokens() const;
+
+ private:
+  struct Entry {
+    std::string token;
+    Role role;
+  };
+  explicit Authorizer(std::vector<Entry> entries) : entries_(std::move(entries)) {}
+  // The entry whose token equals `token` (compared in constant time per entry), or null.
+  const Entry* Find(absl::string_view token) const;
+
+  const std::vector<Entry> entries_;
+};
+
+// auth->Check(context, required), or OK when auth is off (`auth` null).
+grpc::Status Authorize(const Authorizer* auth, const grpc::ServerContextBase& context,
+                       Role required);
+
+}  // namespace lorad::server

@@ -1,0 +1,16 @@
+#include "server/late_adapter_provider.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace lorad::server {
+
+absl::StatusOr<std::shared_ptr<const LoraWeights>> LateAdapterProvider::Acquire(
+    const std::string& adapter_id) {
+  AdapterProvider* provider = provider_.load(std::memory_order_acquire);
+  if (provider == nullptr) {
+    return absl::NotFoundError(absl::StrCat("adapter '", adapter_id, "' not found"));
+  }
+  return provider->Acquire(adapter_id);
+}
+
+}  // namespace lorad::server

@@ -1,0 +1,20 @@
+// gRPC's callback server answers a request it cannot parse (for instance a proto3 string field
+// with invalid UTF-8) with a bare UNIMPLEMENTED and no message. This interceptor rewrites that
+// status on lorad.v1 methods into INVALID_ARGUMENT saying what was wrong. (A request over
+// --max_request_bytes is refused by gRPC's transport with RESOURCE_EXHAUSTED before any
+// interceptor runs.)
+#pragma once
+
+#include "grpcpp/support/server_interceptor.h"
+
+namespace lorad::server {
+
+// Thread-safe; stateless.
+class ParseErrorInterceptorFactory final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override;
+};
+
+}  // namespace lorad::server
