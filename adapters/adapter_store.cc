@@ -201,6 +201,20 @@ absl::Status AdapterStore::Unload(const std::string& adapter_id) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::shared_ptr<const LoraWeights>> AdapterStore::AcquireIfResident(
+    const std::string& adapter_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(adapter_id);
+  if (it == entries_.end()) {
+    return absl::NotFoundError(absl::StrCat("adapter '", adapter_id, "' is not loaded"));
+  }
+  if (it->second->resident == nullptr) {
+    return absl::UnavailableError(absl::StrCat("adapter '", adapter_id, "' is not resident"));
+  }
+  ++counters_.hits;
+  return Hand(*it->second);
+}
+
 absl::StatusOr<std::shared_ptr<const LoraWeights>> AdapterStore::Acquire(
     const std::string& adapter_id) {
   std::shared_ptr<Flight> flight;

@@ -81,6 +81,8 @@ class AdapterStore : public AdapterProvider {
   // unknown id; the reload's own error otherwise (RESOURCE_EXHAUSTED when it cannot fit).
   absl::StatusOr<std::shared_ptr<const LoraWeights>> Acquire(
       const std::string& adapter_id) override;
+  absl::StatusOr<std::shared_ptr<const LoraWeights>> AcquireIfResident(
+      const std::string& adapter_id) override;
 
   struct Stats {
     int64_t hits = 0;       // Acquire found the adapter resident

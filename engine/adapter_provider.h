@@ -15,9 +15,14 @@ class AdapterProvider {
   virtual ~AdapterProvider() = default;
   // The weights of `adapter_id`, loaded if needed. Holding the returned pointer pins that
   // version of the weights (a reload or unload does not free them under a running request).
-  // Called from Engine::Submit's caller thread, never from the scheduler thread.
+  // Called from the engine's adapter loader thread, never from the scheduler thread.
   // NOT_FOUND for an unknown id; FAILED_PRECONDITION when it does not fit the base model.
   virtual absl::StatusOr<std::shared_ptr<const LoraWeights>> Acquire(
+      const std::string& adapter_id) = 0;
+  // Acquire without I/O or waiting: the weights when `adapter_id` is resident; UNAVAILABLE when
+  // it must be read first (the engine then calls Acquire on its loader thread); NOT_FOUND for
+  // an unknown id.
+  virtual absl::StatusOr<std::shared_ptr<const LoraWeights>> AcquireIfResident(
       const std::string& adapter_id) = 0;
 };
 

@@ -1,6 +1,8 @@
 #include "engine/engine.h"
 
+#include <algorithm>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -10,10 +12,10 @@
 #include "absl/strings/str_cat.h"
 #include "engine/base/status_macros.h"
 #include "engine/kernels/thread_pool.h"
-#include "engine/tokenizer/vocab_from_gguf.h"
 #include "engine/model/llama_model.h"
 #include "engine/scheduler/scheduler.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "engine/tokenizer/vocab_from_gguf.h"
 #include "engine/tokenizer/vocab_from_tokenizer_json.h"
 
 namespace lorad {
@@ -55,6 +57,10 @@ class Engine::Impl {
   std::condition_variable cv;       // new work or stop
   std::condition_variable idle_cv;  // live requests reached zero
   std::vector<std::unique_ptr<Sequence>> inbox ABSL_GUARDED_BY(mu);
+  // Requests whose adapter must be read from disk first; the loader threads take them.
+  std::deque<std::unique_ptr<Sequence>> loads ABSL_GUARDED_BY(mu);
+  std::condition_variable load_cv;
+  std::vector<std::thread> loaders;
   std::vector<std::string> cancels ABSL_GUARDED_BY(mu);
   absl::flat_hash_set<std::string> live ABSL_GUARDED_BY(mu);
   bool accepting ABSL_GUARDED_BY(mu) = true;
@@ -65,6 +71,7 @@ class Engine::Impl {
   std::thread thread;
 
   void Run();
+  void LoaderLoop();
   void RequestDone(const std::string& id) {
     std::lock_guard<std::mutex> lock(mu);
     live.erase(id);
@@ -116,6 +123,44 @@ void Engine::Impl::Run() {
   scheduler->AbortAll(absl::UnavailableError("engine shut down"));
 }
 
+namespace {
+
+// Fails a request that never reached the scheduler: one final event carrying `status`.
+void FailUnscheduled(Sequence& s, absl::Status status, FinishReason reason) {
+  GenerateOutput out;
+  out.finished = true;
+  out.finish_reason = reason;
+  out.status = std::move(status);
+  out.prompt_tokens = s.prompt_tokens;
+  s.sink->OnOutput(std::move(out));
+}
+
+}  // namespace
+
+void Engine::Impl::LoaderLoop() {
+  for (;;) {
+    std::unique_ptr<Sequence> s;
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      load_cv.wait(lock, [&] { return stop || !loads.empty(); });
+      if (stop) return;  // the destructor fails what is left
+      s = std::move(loads.front());
+      loads.pop_front();
+    }
+    absl::StatusOr<std::shared_ptr<const LoraWeights>> w = options.adapters->Acquire(s->adapter_id);
+    if (!w.ok()) {
+      FailUnscheduled(*s, w.status(), FinishReason::kCancelled);
+      continue;
+    }
+    s->adapter = *std::move(w);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      inbox.push_back(std::move(s));
+    }
+    cv.notify_one();
+  }
+}
+
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
@@ -148,6 +193,10 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& opti
                                                 impl->tokenizer.get(), options.stats);
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] { raw->Run(); });
+  if (options.adapters != nullptr) {
+    // Two loaders: one slow cold load does not hold up every other cold adapter.
+    for (int i = 0; i < 2; ++i) impl->loaders.emplace_back([raw] { raw->LoaderLoop(); });
+  }
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
 }
 
@@ -160,19 +209,19 @@ Engine::~Engine() {
     impl_->accepting = false;
   }
   impl_->cv.notify_all();
+  impl_->load_cv.notify_all();
+  for (std::thread& t : impl_->loaders) t.join();
   if (impl_->thread.joinable()) impl_->thread.join();
-  // Requests submitted but never picked up by the scheduler thread.
+  // Requests submitted but never picked up by the scheduler thread or a loader.
   std::vector<std::unique_ptr<Sequence>> orphans;
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     orphans.swap(impl_->inbox);
+    for (auto& s : impl_->loads) orphans.push_back(std::move(s));
+    impl_->loads.clear();
   }
   for (auto& s : orphans) {
-    GenerateOutput out;
-    out.finished = true;
-    out.finish_reason = FinishReason::kCancelled;
-    out.status = absl::UnavailableError("engine shut down");
-    s->sink->OnOutput(std::move(out));
+    FailUnscheduled(*s, absl::UnavailableError("engine shut down"), FinishReason::kCancelled);
   }
 }
 
@@ -208,12 +257,21 @@ absl::Status Engine::Submit(GenerateRequest request, std::shared_ptr<GenerateSin
         absl::StrCat("prompt has ", ids->size(), " tokens; the limit is ", max_prompt));
   }
   auto seq = std::make_unique<Sequence>();
+  bool needs_load = false;  // the adapter is registered but must be read from disk first
   if (!request.adapter_id.empty()) {
     if (im.options.adapters == nullptr) {
       return absl::NotFoundError(
           absl::StrCat("adapter '", request.adapter_id, "' not found (no adapters configured)"));
     }
-    LORAD_ASSIGN_OR_RETURN(seq->adapter, im.options.adapters->Acquire(request.adapter_id));
+    absl::StatusOr<std::shared_ptr<const LoraWeights>> w =
+        im.options.adapters->AcquireIfResident(request.adapter_id);
+    if (w.ok()) {
+      seq->adapter = *std::move(w);
+    } else if (absl::IsUnavailable(w.status())) {
+      needs_load = true;
+    } else {
+      return w.status();
+    }
     seq->adapter_id = request.adapter_id;
   }
   seq->params = request.sampling;
@@ -243,17 +301,30 @@ absl::Status Engine::Submit(GenerateRequest request, std::shared_ptr<GenerateSin
     const std::string id = seq->id;
     seq->sink =
         std::make_shared<TrackingSink>(std::move(sink), [raw, id] { raw->RequestDone(id); });
-    im.inbox.push_back(std::move(seq));
+    (needs_load ? im.loads.push_back(std::move(seq)) : im.inbox.push_back(std::move(seq)));
   }
-  im.cv.notify_one();
+  (needs_load ? im.load_cv : im.cv).notify_one();
   return absl::OkStatus();
 }
 
 void Engine::Cancel(const std::string& request_id) {
+  std::unique_ptr<Sequence> loading;  // still waiting for its adapter: ends here
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     if (!impl_->live.contains(request_id)) return;
-    impl_->cancels.push_back(request_id);
+    auto& loads = impl_->loads;
+    auto it = std::find_if(loads.begin(), loads.end(),
+                           [&](const std::unique_ptr<Sequence>& s) { return s->id == request_id; });
+    if (it != loads.end()) {
+      loading = std::move(*it);
+      loads.erase(it);
+    } else {
+      impl_->cancels.push_back(request_id);
+    }
+  }
+  if (loading != nullptr) {
+    FailUnscheduled(*loading, absl::OkStatus(), FinishReason::kCancelled);
+    return;
   }
   impl_->cv.notify_one();
 }

@@ -39,8 +39,9 @@ struct GenerateOutput {
   int32_t completion_tokens = 0;  // total so far
 };
 
-// Receives a request's outputs. Called on the engine's scheduler thread: must not block.
-// Never called again after an event with `finished`.
+// Receives a request's outputs. Called on an engine thread (the scheduler, or the adapter
+// loader when the request fails before it is scheduled): must not block. Calls for one request
+// never overlap, and none follows an event with `finished`.
 class GenerateSink {
  public:
   virtual ~GenerateSink() = default;

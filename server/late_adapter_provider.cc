@@ -13,4 +13,13 @@ absl::StatusOr<std::shared_ptr<const LoraWeights>> LateAdapterProvider::Acquire(
   return provider->Acquire(adapter_id);
 }
 
+absl::StatusOr<std::shared_ptr<const LoraWeights>> LateAdapterProvider::AcquireIfResident(
+    const std::string& adapter_id) {
+  AdapterProvider* provider = provider_.load(std::memory_order_acquire);
+  if (provider == nullptr) {
+    return absl::NotFoundError(absl::StrCat("adapter '", adapter_id, "' not found"));
+  }
+  return provider->AcquireIfResident(adapter_id);
+}
+
 }  // namespace lorad::server

@@ -18,6 +18,8 @@ class LateAdapterProvider final : public AdapterProvider {
 
   absl::StatusOr<std::shared_ptr<const LoraWeights>> Acquire(
       const std::string& adapter_id) override;
+  absl::StatusOr<std::shared_ptr<const LoraWeights>> AcquireIfResident(
+      const std::string& adapter_id) override;
 
  private:
   std::atomic<AdapterProvider*> provider_{nullptr};

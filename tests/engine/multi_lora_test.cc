@@ -243,7 +243,7 @@ TEST(MultiLoraTest, RequestWhoseAdapterCannotLoadFailsAlone) {
   ASSERT_TRUE(WriteTinyGguf(base, gguf).ok());
   const std::string root = tmp.File("adapters");
   ASSERT_EQ(::mkdir(root.c_str(), 0755), 0);
-  for (const char* n : {"good", "broken"}) {
+  for (const char* n : {"good", "broken", "cold"}) {
     ASSERT_TRUE(WriteTinyPeftAdapter(base, {}, root + "/" + n).ok());
   }
   auto weights = LoadModel(gguf);
@@ -251,9 +251,10 @@ TEST(MultiLoraTest, RequestWhoseAdapterCannotLoadFailsAlone) {
   AdapterStoreOptions so;
   so.adapter_root = root;
   so.base = (*weights)->spec;
-  so.max_loaded = 1;  // loading "good" sends "broken" to the disk tier
+  so.max_loaded = 1;  // only the last adapter loaded stays resident
   auto store = AdapterStore::Create(so);
   ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->Load("cold", "cold", false).ok());
   ASSERT_TRUE((*store)->Load("broken", "broken", false).ok());
   ASSERT_TRUE((*store)->Load("good", "good", false).ok());
   ASSERT_TRUE(::lorad::testing::WriteBytes(root + "/broken/adapter_model.safetensors", "junk"));
@@ -274,9 +275,24 @@ TEST(MultiLoraTest, RequestWhoseAdapterCannotLoadFailsAlone) {
   ASSERT_TRUE((*engine)->Submit(good, sink).ok());
   GenerateRequest bad = good;
   bad.adapter_id = "broken";
-  const absl::Status st = (*engine)->Submit(bad, std::make_shared<CollectSink>());
+  // "broken" is on the disk tier: Submit accepts it without I/O, the engine's loader thread
+  // reads it and the request fails alone, on its sink.
+  auto bad_sink = std::make_shared<CollectSink>();
+  auto bad_done = bad_sink->done.get_future();
+  ASSERT_TRUE((*engine)->Submit(bad, bad_sink).ok());
+  const absl::Status st = bad_done.get();
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
   EXPECT_NE(st.message().find("adapter_model.safetensors"), std::string::npos) << st;
+  EXPECT_TRUE(bad_sink->ids.empty());
+  // "cold" is on the disk tier too, with intact files: it is read on the loader thread and the
+  // request then runs normally.
+  GenerateRequest cold = good;
+  cold.adapter_id = "cold";
+  auto cold_sink = std::make_shared<CollectSink>();
+  auto cold_done = cold_sink->done.get_future();
+  ASSERT_TRUE((*engine)->Submit(cold, cold_sink).ok());
+  EXPECT_TRUE(cold_done.get().ok());
+  EXPECT_EQ(cold_sink->ids.size(), 16u);
   bad.adapter_id = "unknown";
   EXPECT_EQ((*engine)->Submit(bad, std::make_shared<CollectSink>()).code(),
             absl::StatusCode::kNotFound);
