@@ -20,6 +20,7 @@ EngineOptions ToEngineOptions(const ServerConfig& config, StatsSink* stats) {
 
 RequestDefaults ToRequestDefaults(const ServerConfig& config) {
   RequestDefaults defaults;
+  defaults.max_request_bytes = config.max_request_bytes;
   defaults.max_new_tokens = config.max_new_tokens;
   defaults.default_max_new_tokens = std::min(config.default_max_new_tokens, config.max_new_tokens);
   return defaults;

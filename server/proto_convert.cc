@@ -41,6 +41,12 @@ void SetLogprob(int32_t token, float logprob, const Tokenizer& tokenizer, v1::To
 
 absl::StatusOr<GenerateRequest> ToEngineRequest(const v1::GenerateRequest& request,
                                                 const RequestDefaults& defaults) {
+  const size_t bytes = request.ByteSizeLong();
+  if (bytes > static_cast<size_t>(defaults.max_request_bytes)) {
+    return absl::InvalidArgumentError(absl::StrCat("request is ", bytes, " bytes; the limit is ",
+                                                   defaults.max_request_bytes,
+                                                   " bytes (--max_request_bytes)"));
+  }
   GenerateRequest out;
   out.request_id = request.request_id();
   out.adapter_id = request.adapter_id();

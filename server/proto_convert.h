@@ -20,6 +20,7 @@ namespace lorad::server {
 struct RequestDefaults {
   int32_t default_max_new_tokens = 256;  // when sampling.max_new_tokens is 0
   int32_t max_new_tokens = 4096;         // the limit, for the error message
+  int64_t max_request_bytes = 4 << 20;   // larger requests are INVALID_ARGUMENT
 };
 
 // The engine request for `request`. INVALID_ARGUMENT naming the field when the input is missing,

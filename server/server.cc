@@ -1,5 +1,6 @@
 #include "server/server.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 
@@ -85,7 +86,11 @@ absl::Status LoradServer::Start() {
   // Without this, a second lorad on the same port would silently share it (SO_REUSEPORT).
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(config_.listen, credentials_, &grpc_port_);
-  builder.SetMaxReceiveMessageSize(config_.max_request_bytes);
+  // The transport takes up to twice the limit, so that a request over --max_request_bytes gets
+  // a clear INVALID_ARGUMENT from the handler; only far larger ones are cut off by gRPC itself
+  // (RESOURCE_EXHAUSTED, "Received message larger than max").
+  builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<int64_t>(
+      int64_t{2} * config_.max_request_bytes + (1 << 20), (int64_t{1} << 31) - 1)));
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   // The parse-error rewrite comes first so that the metrics see the final code.
   interceptors.push_back(std::make_unique<ParseErrorInterceptorFactory>());
