@@ -33,7 +33,7 @@ class Authorizer {
   // a valid token, PERMISSION_DENIED for a role that does not cover `required`.
   grpc::Status Check(const grpc::ServerContextBase& context, Role required) const;
 
-  // Every known token (for the --auth_health policy).
+  // Every known token (for health checks when --open_health is not set).
   std::vector<std::string> tokens() const;
 
  private:

@@ -130,9 +130,13 @@ constexpr Option kOptions[] = {
        c->auth_tokens_file = std::string(v);
        return absl::OkStatus();
      }},
-    {"auth_health", "with auth, require a token (any role) for grpc.health.v1.Health too [false]",
+    {"open_health", "with auth, serve grpc.health.v1.Health without a token too [false]",
      [](absl::string_view v, ServerConfig* c) {
-       return SetBool("auth_health", v, &c->auth_health);
+       return SetBool("open_health", v, &c->open_health);
+     }},
+    {"open_reflection", "with auth, serve server reflection (without a token) [false]",
+     [](absl::string_view v, ServerConfig* c) {
+       return SetBool("open_reflection", v, &c->open_reflection);
      }},
     {"tls_cert", "PEM certificate chain; with --tls_key the gRPC port serves TLS []",
      [](absl::string_view v, ServerConfig* c) {

@@ -55,9 +55,12 @@ struct ServerConfig {
   std::string preload_adapters;
   // File of "token role" lines (role: inference or admin); empty disables authentication.
   std::string auth_tokens_file;
-  // With auth on, also require a token (any role) for grpc.health.v1.Health. Server
-  // reflection stays open (it is gRPC's own service and only describes the public API).
-  bool auth_health = false;
+  // With auth on, grpc.health.v1.Health needs a token (any role) unless this is set.
+  bool open_health = false;
+  // With auth on, server reflection is served (to anyone) only when this is set: gRPC 1.51's
+  // reflection service cannot check a token, so it is either open or absent. Without auth,
+  // reflection is always on.
+  bool open_reflection = false;
   // PEM certificate chain and private key; both set: the gRPC port serves TLS only.
   std::string tls_cert;
   std::string tls_key;

@@ -1,7 +1,7 @@
 // grpc.health.v1.Health, served by lorad itself (instead of gRPC's default service) so that
-// --auth_health can require a token: Check answers the current status of "" (the server) or a
-// named service; Watch streams it now and on every change. Shutdown() sets everything to
-// NOT_SERVING for good.
+// With auth (unless --open_health) it requires a token: Check answers the current status of "" (the
+// server) or a named service; Watch streams it now and on every change. Shutdown() sets everything
+// to NOT_SERVING for good.
 #pragma once
 
 #include <map>

@@ -43,9 +43,6 @@ absl::StatusOr<std::unique_ptr<LoradServer>> LoradServer::Create(const ServerCon
   if (!config.auth_tokens_file.empty()) {
     LORAD_ASSIGN_OR_RETURN(auth, Authorizer::FromFile(config.auth_tokens_file));
   }
-  if (config.auth_health && auth == nullptr) {
-    return absl::InvalidArgumentError("--auth_health needs --auth_tokens_file");
-  }
   LORAD_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
                          MakeServerCredentials(config));
   std::unique_ptr<LoradServer> server(
@@ -67,7 +64,7 @@ LoradServer::LoradServer(const ServerConfig& config,
                                                             inference_metrics_.get())),
       adapters_service_(std::make_unique<AdaptersService>(auth_.get())),
       finetuning_service_(std::make_unique<FineTuningService>(auth_.get())),
-      health_service_(std::make_unique<HealthService>(config.auth_health ? auth_.get() : nullptr)) {
+      health_service_(std::make_unique<HealthService>(config.open_health ? nullptr : auth_.get())) {
 }
 
 LoradServer::~LoradServer() {
@@ -80,7 +77,11 @@ LoradServer::~LoradServer() {
 
 absl::Status LoradServer::Start() {
   grpc::EnableDefaultHealthCheckService(false);  // lorad serves its own (HealthService).
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // Reflection needs no token, so with auth it is served only when configured open. The plugin
+  // registration is process-wide; lorad builds one server per process.
+  if (auth_ == nullptr || config_.open_reflection) {
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  }
 
   grpc::ServerBuilder builder;
   // Without this, a second lorad on the same port would silently share it (SO_REUSEPORT).

@@ -1,5 +1,5 @@
-// Auth on a real lorad: a table of (token, RPC) -> code for the two roles, health open by
-// default; and loractl's --token.
+// Auth on a real lorad: a table of (token, RPC) -> code for the two roles, health needing a
+// token unless --open_health; and loractl's --token.
 #include <fstream>
 
 #include "gmock/gmock.h"
@@ -33,7 +33,8 @@ class AuthTest : public ::testing::TestWithParam<AuthCase> {
  protected:
   static void SetUpTestSuite() {
     lorad_ = new RunningLorad;
-    ASSERT_NO_FATAL_FAILURE(StartLorad({"--auth_tokens_file=" + TokensFile()}, lorad_));
+    ASSERT_NO_FATAL_FAILURE(
+        StartLorad({"--auth_tokens_file=" + TokensFile(), "--open_health=true"}, lorad_));
   }
   static void TearDownTestSuite() {
     EXPECT_NO_FATAL_FAILURE(StopLorad(lorad_));
@@ -96,10 +97,9 @@ TEST_F(AuthTest, HealthStaysOpenAndLoractlSendsItsToken) {
   EXPECT_THAT(result->stderr_text, HasSubstr("loractl: tokenize: UNAUTHENTICATED: invalid token"));
 }
 
-TEST(AuthHealthTest, HealthNeedsATokenWithAuthHealth) {
+TEST(AuthHealthTest, HealthNeedsATokenUnlessConfiguredOpen) {
   RunningLorad lorad;
-  ASSERT_NO_FATAL_FAILURE(
-      StartLorad({"--auth_tokens_file=" + TokensFile(), "--auth_health=true"}, &lorad));
+  ASSERT_NO_FATAL_FAILURE(StartLorad({"--auth_tokens_file=" + TokensFile()}, &lorad));
   const std::string addr = "--addr=" + lorad.grpc_address;
   absl::StatusOr<RunResult> result = RunToCompletion(kLoractl, {"health", addr}, 20000);
   ASSERT_TRUE(result.ok());

@@ -130,9 +130,9 @@ TEST(ConfigTest, ConfigTextErrorsNameFileAndLine) {
   status = ApplyConfigText(R"({"threads": [1]})", "j", &config);
   EXPECT_THAT(std::string(status.message()), HasSubstr("\"threads\" must be a string, an"));
 
-  status = ApplyConfigText(R"({"auth_health": true, "max_queue": 3})", "j", &config);
+  status = ApplyConfigText(R"({"open_health": true, "max_queue": 3})", "j", &config);
   EXPECT_TRUE(status.ok()) << status;
-  EXPECT_TRUE(config.auth_health);
+  EXPECT_TRUE(config.open_health);
   EXPECT_EQ(config.max_queue, 3);
 
   status = ApplyConfigText(R"({"listen": )", "j", &config);
