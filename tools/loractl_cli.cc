@@ -9,31 +9,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "server/grpc_code_name.h"
 
 namespace lorad::loractl {
 namespace {
-
-const char* CodeName(grpc::StatusCode code) {
-  static constexpr const char* kNames[] = {"OK",
-                                           "CANCELLED",
-                                           "UNKNOWN",
-                                           "INVALID_ARGUMENT",
-                                           "DEADLINE_EXCEEDED",
-                                           "NOT_FOUND",
-                                           "ALREADY_EXISTS",
-                                           "PERMISSION_DENIED",
-                                           "RESOURCE_EXHAUSTED",
-                                           "FAILED_PRECONDITION",
-                                           "ABORTED",
-                                           "OUT_OF_RANGE",
-                                           "UNIMPLEMENTED",
-                                           "INTERNAL",
-                                           "UNAVAILABLE",
-                                           "DATA_LOSS",
-                                           "UNAUTHENTICATED"};
-  const int index = static_cast<int>(code);
-  return index >= 0 && index < 17 ? kNames[index] : "UNKNOWN";
-}
 
 bool IsGlobalFlag(const std::string& name) {
   return name == kAddrFlag || name == kTimeoutFlag || name == kTokenFlag || name == kTlsCaFlag ||
@@ -152,7 +131,7 @@ absl::Status PrepareContext(const Invocation& invocation, grpc::ClientContext* c
 }
 
 int ReportRpcError(const char* command, const grpc::Status& status) {
-  std::fprintf(stderr, "loractl: %s: %s: %s\n", command, CodeName(status.error_code()),
+  std::fprintf(stderr, "loractl: %s: %s: %s\n", command, server::GrpcCodeName(status.error_code()),
                status.error_message().c_str());
   return kExitFailed;
 }

@@ -1,7 +1,8 @@
 // Read bandwidth of this machine: threads stream-summing a 1 GiB buffer (best of 5; -ffast-math
 // lets the sum vectorize so it is not add-latency bound), the
 // roofline denominator for decode (bytes of weights read per token / bandwidth).
-//   g++ -O3 -ffast-math -march=native -fopenmp bench/cpu/membw.cc -o /tmp/membw && /tmp/membw [threads]
+//   g++ -O3 -ffast-math -march=native -fopenmp bench/cpu/membw.cc -o /tmp/membw && /tmp/membw
+//   [threads]
 #include <omp.h>
 
 #include <chrono>
