@@ -20,7 +20,7 @@
 #define LORAD_ASSIGN_OR_RETURN(lhs, rexpr) \
   LORAD_ASSIGN_OR_RETURN_IMPL(LORAD_STATUS_CONCAT(lorad_statusor_, __LINE__), lhs, rexpr)
 
-#define LORAD_ASSIGN_OR_RETURN_IMPL(statusor, lhs, rexpr) \
-  auto statusor = (rexpr);                                \
+#define LORAD_ASSIGN_OR_RETURN_IMPL(statusor, lhs, rexpr)  \
+  auto statusor = (rexpr);                                 \
   if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = std::move(statusor).value()

@@ -7,8 +7,8 @@
 
 namespace lorad::quant {
 
-inline constexpr int kQK = 32;       // values per Q8_0/Q4_0/Q4_1/Q5_0 block
-inline constexpr int kQKK = 256;     // values per K-quant super-block
+inline constexpr int kQK = 32;        // values per Q8_0/Q4_0/Q4_1/Q5_0 block
+inline constexpr int kQKK = 256;      // values per K-quant super-block
 inline constexpr int kNF4Block = 64;  // values per NF4 block (QLoRA's blocksize)
 
 struct BlockQ8_0 {
@@ -16,12 +16,12 @@ struct BlockQ8_0 {
   int8_t qs[kQK];
 };
 struct BlockQ4_0 {
-  uint16_t d;  // fp16 scale: value = (nibble - 8) * d
+  uint16_t d;           // fp16 scale: value = (nibble - 8) * d
   uint8_t qs[kQK / 2];  // byte j: element j in the low nibble, element j+16 in the high nibble
 };
 struct BlockQ4_1 {
-  uint16_t d;  // fp16 scale
-  uint16_t m;  // fp16 min: value = nibble * d + m
+  uint16_t d;           // fp16 scale
+  uint16_t m;           // fp16 min: value = nibble * d + m
   uint8_t qs[kQK / 2];  // same nibble order as Q4_0
 };
 struct BlockQ5_0 {
@@ -30,20 +30,20 @@ struct BlockQ5_0 {
   uint8_t qs[kQK / 2];
 };
 struct BlockQ4_K {
-  uint16_t d;           // fp16 super-block scale of the 6-bit sub-block scales
-  uint16_t dmin;        // fp16 super-block scale of the 6-bit sub-block mins
-  uint8_t scales[12];   // 8 sub-blocks of 32: 6-bit scale and min each, packed
+  uint16_t d;            // fp16 super-block scale of the 6-bit sub-block scales
+  uint16_t dmin;         // fp16 super-block scale of the 6-bit sub-block mins
+  uint8_t scales[12];    // 8 sub-blocks of 32: 6-bit scale and min each, packed
   uint8_t qs[kQKK / 2];  // per 64 values: 32 bytes, low nibbles first sub-block, high second
 };
 struct BlockQ6_K {
-  uint8_t ql[kQKK / 2];  // low 4 bits
-  uint8_t qh[kQKK / 4];  // high 2 bits
+  uint8_t ql[kQKK / 2];      // low 4 bits
+  uint8_t qh[kQKK / 4];      // high 2 bits
   int8_t scales[kQKK / 16];  // one per 16 values
   uint16_t d;                // fp16 super-block scale
 };
 struct BlockNF4 {
-  float absmax;                 // per-block absolute maximum (QLoRA, no double quantization)
-  uint8_t qs[kNF4Block / 2];    // byte i: code of element 2i (high nibble), 2i+1 (low nibble)
+  float absmax;               // per-block absolute maximum (QLoRA, no double quantization)
+  uint8_t qs[kNF4Block / 2];  // byte i: code of element 2i (high nibble), 2i+1 (low nibble)
 };
 
 static_assert(sizeof(BlockQ8_0) == 34);

@@ -104,9 +104,9 @@ int NearestNF4(float x) {
 
 absl::Status QuantizeRow(DType type, const float* src, void* dst, size_t n) {
   if (n % BlockElements(type) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("row of ", n, " values is not a multiple of the ",
-                                                   DTypeName(type), " block size ",
-                                                   BlockElements(type)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("row of ", n, " values is not a multiple of the ", DTypeName(type),
+                     " block size ", BlockElements(type)));
   }
   const size_t nb = n / BlockElements(type);
   switch (type) {
@@ -138,8 +138,8 @@ absl::Status QuantizeRow(DType type, const float* src, void* dst, size_t n) {
     case DType::kQ6_K:
       break;
   }
-  return absl::UnimplementedError(absl::StrCat("quantizing to ", DTypeName(type),
-                                               " is not supported"));
+  return absl::UnimplementedError(
+      absl::StrCat("quantizing to ", DTypeName(type), " is not supported"));
 }
 
 }  // namespace lorad::quant
