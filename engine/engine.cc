@@ -348,6 +348,8 @@ absl::StatusOr<std::vector<int32_t>> Engine::Tokenize(const std::string& text) c
 const ModelSpec& Engine::spec() const { return impl_->model->spec(); }
 const Tokenizer& Engine::tokenizer() const { return *impl_->tokenizer; }
 int32_t Engine::max_context() const { return impl_->max_context; }
+const ModelWeights& Engine::weights() const { return impl_->model->weights(); }
+const ChatTemplate& Engine::chat_template() const { return impl_->chat_template; }
 
 Engine::Load Engine::CurrentLoad() const {
   std::lock_guard<std::mutex> lock(impl_->mu);

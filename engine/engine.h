@@ -20,6 +20,8 @@
 namespace lorad {
 
 class Tokenizer;
+struct ModelWeights;
+struct ChatTemplate;
 
 struct EngineOptions {
   std::string model_path;                     // GGUF file or Hugging Face model directory
@@ -61,6 +63,10 @@ class Engine {
   const ModelSpec& spec() const;
   const Tokenizer& tokenizer() const;
   int32_t max_context() const;
+  // The resident base weights (immutable; fine-tuning trains on them in place) and the chat
+  // template detected from the model's metadata.
+  const ModelWeights& weights() const;
+  const ChatTemplate& chat_template() const;
 
   struct Load {
     int32_t running = 0;

@@ -1,0 +1,38 @@
+// y = x · Wᵀ against a frozen base matrix kept in its stored (quantized) format, as a LibTorch
+// autograd op: W is dequantized to fp32 while the forward op runs and again in the backward op
+// (which only returns dL/dx; W gets no gradient), so the model is never held in full precision.
+// Each forward and backward call first asks the gate to pause; a gate error throws GateStop.
+// Internal to engine/finetune (includes LibTorch).
+#pragma once
+
+#include <exception>
+
+#include "absl/status/status.h"
+#include "engine/finetune/train_gate.h"
+#include "engine/model/model_weights.h"
+#include "torch/torch.h"
+
+namespace lorad::finetune {
+
+// Thrown through LibTorch when the gate returns an error; carries that status.
+struct GateStop : std::exception {
+  explicit GateStop(absl::Status s) : status(std::move(s)) {}
+  const char* what() const noexcept override { return "training stopped by its gate"; }
+  absl::Status status;
+};
+
+// Where the gate's error is kept when LibTorch's autograd engine rewraps the exception.
+struct GateState {
+  TrainGate* gate = nullptr;  // null: never pauses
+  absl::Status stopped;       // the first gate error of the current pass
+  // Calls the gate; on error records it and throws GateStop.
+  void Pause();
+};
+
+// W [rows, cols] dequantized to a new fp32 tensor (rows split over LibTorch's threads).
+torch::Tensor DequantizeWeight(const WeightMatrix& w);
+
+// x [n, w.cols] -> [n, w.rows]. `w` and `gate` must outlive the autograd graph.
+torch::Tensor FrozenLinear(const torch::Tensor& x, const WeightMatrix& w, GateState* gate);
+
+}  // namespace lorad::finetune

@@ -1,0 +1,57 @@
+// The Llama-family forward pass in LibTorch ops, differentiable in the LoRA parameters only:
+// the same math as the engine's inference forward (RMSNorm, RoPE in the loaded weights'
+// convention, grouped-query causal attention, SwiGLU, tied or untied output), over a padded
+// micro-batch of sequences that all start at position 0. Internal to engine/finetune.
+// Thread-safety: not thread-safe (one training thread).
+#pragma once
+
+#include <array>
+#include <vector>
+
+#include "engine/base/lora_weights.h"
+#include "engine/finetune/frozen_linear.h"
+#include "engine/model/model_weights.h"
+#include "torch/torch.h"
+
+namespace lorad::finetune {
+
+// A and B of one adapted projection (undefined tensors when not adapted).
+struct LoraParam {
+  torch::Tensor a;  // [rank, in]
+  torch::Tensor b;  // [out, rank]
+};
+
+struct LoraParamSet {
+  std::vector<std::array<LoraParam, kNumLoraTargets>> layers;
+  float scale = 1.0f;
+  float dropout = 0.0f;
+};
+
+class TorchLlama {
+ public:
+  // `weights` and `gate` must outlive this object.
+  TorchLlama(const ModelWeights& weights, GateState* gate);
+
+  // Sum over the batch of the cross-entropy (nats) of every target token. tokens: int64
+  // [batch, len]; target: bool [batch, len], target[b][t] meaning tokens[b][t] is predicted from
+  // tokens[b][0..t). Padding must not be a target. `generator` drives dropout (only when
+  // `train` and lora.dropout > 0).
+  torch::Tensor LossSum(const torch::Tensor& tokens, const torch::Tensor& target,
+                        const LoraParamSet& lora, bool train, at::Generator* generator);
+
+ private:
+  torch::Tensor Embed(const torch::Tensor& tokens);
+  // x [n, in] -> [n, out]: the frozen projection plus its LoRA delta.
+  torch::Tensor Project(const torch::Tensor& x, const WeightMatrix& w, const LoraParam& lora,
+                        const LoraParamSet& set, bool train, at::Generator* generator);
+  torch::Tensor Rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
+  torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& gain);
+
+  const ModelWeights& w_;
+  GateState* gate_;
+  std::vector<std::array<torch::Tensor, 2>> norms_;   // per layer: attn, ffn gains
+  std::vector<std::array<torch::Tensor, 3>> biases_;  // per layer: q, k, v (undefined: none)
+  torch::Tensor output_norm_;
+};
+
+}  // namespace lorad::finetune

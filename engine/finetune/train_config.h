@@ -1,0 +1,59 @@
+// Hyper-parameters of one LoRA fine-tune run on the frozen base, with the defaults the
+// FineTuning API documents, and their validation.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "engine/base/lora_weights.h"
+
+namespace lorad::finetune {
+
+enum class LrSchedule {
+  kCosine,    // linear warm-up, then cosine decay to 0 at the last step
+  kLinear,    // linear warm-up, then linear decay to 0 at the last step
+  kConstant,  // linear warm-up, then constant
+};
+
+struct LoraTrainConfig {
+  int32_t rank = 8;         // r, the same for every targeted projection
+  float alpha = 16.0f;      // lora_alpha; scale = alpha / r (alpha / sqrt(r) with rsLoRA)
+  bool use_rslora = false;  // rank-stabilized scale
+  float dropout = 0.0f;     // dropout probability on the LoRA input, in [0, 1)
+  std::vector<LoraTarget> targets = {LoraTarget::kQ, LoraTarget::kK, LoraTarget::kV,
+                                     LoraTarget::kO};
+  float learning_rate = 2e-4f;  // peak AdamW learning rate
+  float weight_decay = 0.0f;    // AdamW decoupled weight decay
+  float adam_beta1 = 0.9f;
+  float adam_beta2 = 0.999f;
+  float adam_eps = 1e-8f;
+  float max_grad_norm = 1.0f;  // global L2 clip over all LoRA gradients; 0 = no clipping
+  LrSchedule schedule = LrSchedule::kCosine;
+  int32_t warmup_steps = 0;   // linear warm-up from 0 over this many optimizer steps
+  int64_t total_steps = 0;    // optimizer steps of the whole run (> 0)
+  int32_t batch_size = 4;     // examples per micro-batch
+  int32_t grad_accum = 1;     // micro-batches per optimizer step
+  int32_t max_seq_len = 512;  // longest example, tokens
+  uint64_t seed = 0;          // initialization, dropout and data order
+  int32_t num_threads = 0;    // LibTorch intra-op threads; 0 = leave LibTorch's default
+};
+
+// LoRA scale of `config`: alpha / r, or alpha / sqrt(r) with rsLoRA.
+float LoraScale(const LoraTrainConfig& config);
+
+// INVALID_ARGUMENT naming the field when a value is out of range (rank 1..1024, alpha > 0,
+// dropout in [0, 1), at least one target without duplicates, learning rate in (0, 1], weight
+// decay >= 0, batch_size 1..1024, grad_accum 1..1024, max_seq_len 2..max_context,
+// total_steps >= 1, warmup_steps <= total_steps, max_grad_norm >= 0).
+absl::Status ValidateTrainConfig(const LoraTrainConfig& config, int32_t max_context);
+
+// Learning rate for optimizer step `step` (0-based) of `config`.
+float LearningRateAt(const LoraTrainConfig& config, int64_t step);
+
+// "cosine" / "linear" / "constant" <-> LrSchedule; INVALID_ARGUMENT for another name.
+absl::Status ParseLrSchedule(const std::string& name, LrSchedule* out);
+const char* LrScheduleName(LrSchedule schedule);
+
+}  // namespace lorad::finetune
