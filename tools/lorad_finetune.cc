@@ -24,6 +24,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_split.h"
+#include "engine/base/openmp_env.h"
 #include "engine/engine.h"
 #include "engine/finetune/dataset.h"
 #include "engine/finetune/lora_trainer.h"
@@ -124,6 +125,7 @@ absl::StatusOr<std::vector<lorad::LoraTarget>> ParseTargets(const std::string& t
 }  // namespace
 
 int main(int argc, char** argv) {
+  lorad::ReexecWithPassiveOpenMpWait(argv);
   absl::SetProgramUsageMessage("lorad-finetune --model=PATH --dataset=FILE.jsonl");
   absl::ParseCommandLine(argc, argv);
   if (absl::GetFlag(FLAGS_model).empty()) return Fail(2, "--model is required");

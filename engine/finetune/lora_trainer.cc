@@ -87,9 +87,10 @@ double LoraTrainer::Impl::LossSum(const std::vector<const TrainExample*>& exampl
     std::vector<const TrainExample*> micro(
         examples.begin() + i, examples.begin() + std::min(examples.size(), i + config.batch_size));
     auto [tokens, target] = Pack(micro);
-    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(
-        StreamSeed(config.seed, 1000 + step * 1024 + i / config.batch_size));
-    torch::Tensor loss = model.LossSum(tokens, target, lora, train, &gen);
+    const uint64_t dropout_seed =
+        StreamSeed(config.seed, 1000 + step * 1024 + i / config.batch_size);
+    torch::Tensor loss =
+        model.LossSum(tokens, target, lora, train, dropout_seed, config.recompute_activations);
     if (backward) (loss / normalizer).backward();
     total += loss.item<double>();
   }

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "ATen/CPUGeneratorImpl.h"
 #include "engine/kernels/quant_matmul.h"
 
 namespace lorad::finetune {
@@ -41,12 +42,13 @@ torch::Tensor TorchLlama::RmsNorm(const torch::Tensor& x, const torch::Tensor& g
 }
 
 torch::Tensor TorchLlama::Project(const torch::Tensor& x, const WeightMatrix& w,
-                                  const LoraParam& lora, const LoraParamSet& set, bool train,
+                                  const LoraParam& lora, const Pass& pass,
                                   at::Generator* generator) {
   torch::Tensor y = FrozenLinear(x, w, gate_);
   if (!lora.a.defined()) return y;
+  const LoraParamSet& set = *pass.lora;
   torch::Tensor in = x;
-  if (train && set.dropout > 0.0f) {
+  if (pass.train && set.dropout > 0.0f) {
     torch::Tensor keep = torch::empty_like(x).bernoulli_(1.0 - set.dropout, *generator);
     in = x * keep / (1.0 - set.dropout);
   }
@@ -68,12 +70,138 @@ torch::Tensor TorchLlama::Rope(const torch::Tensor& x, const torch::Tensor& cos,
   return torch::stack({x0 * c - x1 * s, x0 * s + x1 * c}, 4).view(x.sizes());
 }
 
-torch::Tensor TorchLlama::LossSum(const torch::Tensor& tokens, const torch::Tensor& target,
-                                  const LoraParamSet& lora, bool train, at::Generator* generator) {
+torch::Tensor TorchLlama::Layer(size_t l, const torch::Tensor& x, const Pass& pass) {
   const ModelSpec& s = w_.spec;
-  const int64_t batch = tokens.size(0), len = tokens.size(1), n = batch * len;
+  const int64_t batch = pass.batch, len = pass.len, n = batch * len;
   const int64_t hd = s.head_dim, nh = s.num_heads, nkv = s.num_kv_heads;
+  const LayerWeights& lw = w_.layers[l];
+  const std::array<LoraParam, kNumLoraTargets> none{};
+  const auto& lp = pass.lora->layers.empty() ? none : pass.lora->layers[l];
+  at::Generator gen =
+      at::make_generator<at::CPUGeneratorImpl>(pass.dropout_seed + 0x9e3779b97f4a7c15ull * (l + 1));
+  torch::Tensor h = RmsNorm(x, norms_[l][0]);
+  torch::Tensor q = Project(h, lw.wq, lp[0], pass, &gen);
+  torch::Tensor k = Project(h, lw.wk, lp[1], pass, &gen);
+  torch::Tensor v = Project(h, lw.wv, lp[2], pass, &gen);
+  if (biases_[l][0].defined()) q = q + biases_[l][0];
+  if (biases_[l][1].defined()) k = k + biases_[l][1];
+  if (biases_[l][2].defined()) v = v + biases_[l][2];
+  q = Rope(q.view({batch, len, nh, hd}), pass.cos, pass.sin).permute({0, 2, 1, 3});
+  k = Rope(k.view({batch, len, nkv, hd}), pass.cos, pass.sin).permute({0, 2, 1, 3});
+  v = v.view({batch, len, nkv, hd}).permute({0, 2, 1, 3});
+  if (nh != nkv) {
+    k = k.repeat_interleave(nh / nkv, 1);
+    v = v.repeat_interleave(nh / nkv, 1);
+  }
+  torch::Tensor scores = torch::matmul(q, k.transpose(2, 3)) / std::sqrt(double(hd));
+  scores = scores.masked_fill(pass.causal, -std::numeric_limits<float>::infinity());
+  torch::Tensor att = torch::matmul(torch::softmax(scores, -1), v);  // [b, nh, len, hd]
+  att = att.permute({0, 2, 1, 3}).reshape({n, nh * hd});
+  torch::Tensor y = x + Project(att, lw.wo, lp[3], pass, &gen);
+  h = RmsNorm(y, norms_[l][1]);
+  torch::Tensor g = Project(h, lw.w_gate, lp[4], pass, &gen);
+  torch::Tensor u = Project(h, lw.w_up, lp[5], pass, &gen);
+  return y + Project(torch::silu(g) * u, lw.w_down, lp[6], pass, &gen);
+}
 
+torch::Tensor TorchLlama::HeadLossSum(const torch::Tensor& hidden, const torch::Tensor& labels) {
+  const torch::Tensor logits = FrozenLinear(RmsNorm(hidden, output_norm_), w_.output, gate_);
+  return torch::nn::functional::cross_entropy(
+      logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+}
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// The LoRA leaves layer `l` reads, in a fixed order.
+std::vector<torch::Tensor> LayerParams(const LoraParamSet& set, size_t l) {
+  std::vector<torch::Tensor> out;
+  if (set.layers.empty()) return out;
+  for (const LoraParam& p : set.layers[l]) {
+    if (!p.a.defined()) continue;
+    out.push_back(p.a);
+    out.push_back(p.b);
+  }
+  return out;
+}
+
+// A layer whose activations are not kept: backward reruns it from its saved input.
+struct RecomputedLayerFn : public torch::autograd::Function<RecomputedLayerFn> {
+  static torch::Tensor forward(AutogradContext* ctx, torch::Tensor x, at::TensorList params,
+                               int64_t model_addr, int64_t pass_addr, int64_t layer) {
+    ctx->saved_data["model"] = model_addr;
+    ctx->saved_data["pass"] = pass_addr;
+    ctx->saved_data["layer"] = layer;
+    ctx->save_for_backward({x});
+    return reinterpret_cast<TorchLlama*>(model_addr)
+        ->Layer(layer, x, *reinterpret_cast<const TorchLlama::Pass*>(pass_addr));
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto* model = reinterpret_cast<TorchLlama*>(ctx->saved_data["model"].toInt());
+    const auto* pass = reinterpret_cast<const TorchLlama::Pass*>(ctx->saved_data["pass"].toInt());
+    const size_t layer = static_cast<size_t>(ctx->saved_data["layer"].toInt());
+    torch::Tensor x = ctx->get_saved_variables()[0].detach().requires_grad_(true);
+    std::vector<torch::Tensor> inputs = {x};
+    for (const torch::Tensor& p : LayerParams(*pass->lora, layer)) inputs.push_back(p);
+    torch::AutoGradMode enable(true);
+    torch::Tensor y = model->Layer(layer, x, *pass);
+    variable_list g = torch::autograd::grad({y}, inputs, {grads[0]}, /*retain_graph=*/false,
+                                            /*create_graph=*/false, /*allow_unused=*/true);
+    g.resize(g.size() + 3);  // the three non-tensor inputs
+    return g;
+  }
+};
+
+constexpr int64_t kHeadChunkRows = 256;
+
+// The output head and loss over row chunks, keeping only the hidden states for backward.
+struct RecomputedHeadFn : public torch::autograd::Function<RecomputedHeadFn> {
+  static torch::Tensor forward(AutogradContext* ctx, torch::Tensor hidden, torch::Tensor labels,
+                               int64_t model_addr) {
+    ctx->saved_data["model"] = model_addr;
+    ctx->save_for_backward({hidden, labels});
+    auto* model = reinterpret_cast<TorchLlama*>(model_addr);
+    torch::Tensor total = torch::zeros({});
+    for (int64_t r = 0; r < hidden.size(0); r += kHeadChunkRows) {
+      const int64_t rows = std::min(kHeadChunkRows, hidden.size(0) - r);
+      total = total + model->HeadLossSum(hidden.narrow(0, r, rows), labels.narrow(0, r, rows));
+    }
+    return total;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto* model = reinterpret_cast<TorchLlama*>(ctx->saved_data["model"].toInt());
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor& hidden = saved[0];
+    const torch::Tensor& labels = saved[1];
+    std::vector<torch::Tensor> parts;
+    torch::AutoGradMode enable(true);
+    for (int64_t r = 0; r < hidden.size(0); r += kHeadChunkRows) {
+      const int64_t rows = std::min(kHeadChunkRows, hidden.size(0) - r);
+      torch::Tensor h = hidden.narrow(0, r, rows).detach().requires_grad_(true);
+      torch::Tensor loss = model->HeadLossSum(h, labels.narrow(0, r, rows));
+      parts.push_back(torch::autograd::grad({loss}, {h}, {grads[0]})[0]);
+    }
+    return {torch::cat(parts, 0), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+torch::Tensor TorchLlama::LossSum(const torch::Tensor& tokens, const torch::Tensor& target,
+                                  const LoraParamSet& lora, bool train, uint64_t dropout_seed,
+                                  bool recompute) {
+  const ModelSpec& s = w_.spec;
+  auto pass = std::make_unique<Pass>();
+  pass->batch = tokens.size(0);
+  pass->len = tokens.size(1);
+  pass->lora = &lora;
+  pass->train = train;
+  pass->dropout_seed = dropout_seed;
+  const int64_t len = pass->len, n = pass->batch * len, hd = s.head_dim;
   // RoPE angles in double, as the reference forward computes them.
   std::vector<float> cos_v(len * hd / 2), sin_v(len * hd / 2);
   for (int64_t p = 0; p < len; ++p) {
@@ -84,48 +212,30 @@ torch::Tensor TorchLlama::LossSum(const torch::Tensor& tokens, const torch::Tens
       sin_v[p * hd / 2 + i] = static_cast<float>(std::sin(p * freq));
     }
   }
-  const torch::Tensor cos = torch::from_blob(cos_v.data(), {len, hd / 2}).clone();
-  const torch::Tensor sin = torch::from_blob(sin_v.data(), {len, hd / 2}).clone();
-  const torch::Tensor causal =
-      torch::ones({len, len}, torch::kBool).triu(1);  // true above the diagonal: masked
+  pass->cos = torch::from_blob(cos_v.data(), {len, hd / 2}).clone();
+  pass->sin = torch::from_blob(sin_v.data(), {len, hd / 2}).clone();
+  pass->causal = torch::ones({len, len}, torch::kBool).triu(1);
+  passes_.clear();  // the previous call's backward has run
+  passes_.push_back(std::move(pass));
+  const Pass& p = *passes_.back();
 
   torch::Tensor x = Embed(tokens.contiguous());  // [n, hidden]
+  const bool checkpoint = recompute && torch::GradMode::is_enabled();
   for (size_t l = 0; l < w_.layers.size(); ++l) {
-    const LayerWeights& lw = w_.layers[l];
-    const auto& lp =
-        lora.layers.empty() ? std::array<LoraParam, kNumLoraTargets>{} : lora.layers[l];
-    torch::Tensor h = RmsNorm(x, norms_[l][0]);
-    torch::Tensor q = Project(h, lw.wq, lp[0], lora, train, generator);
-    torch::Tensor k = Project(h, lw.wk, lp[1], lora, train, generator);
-    torch::Tensor v = Project(h, lw.wv, lp[2], lora, train, generator);
-    if (biases_[l][0].defined()) q = q + biases_[l][0];
-    if (biases_[l][1].defined()) k = k + biases_[l][1];
-    if (biases_[l][2].defined()) v = v + biases_[l][2];
-    q = Rope(q.view({batch, len, nh, hd}), cos, sin).permute({0, 2, 1, 3});
-    k = Rope(k.view({batch, len, nkv, hd}), cos, sin).permute({0, 2, 1, 3});
-    v = v.view({batch, len, nkv, hd}).permute({0, 2, 1, 3});
-    if (nh != nkv) {
-      k = k.repeat_interleave(nh / nkv, 1);
-      v = v.repeat_interleave(nh / nkv, 1);
+    if (checkpoint) {
+      const std::vector<torch::Tensor> params = LayerParams(lora, l);
+      x = RecomputedLayerFn::apply(x, at::TensorList(params), reinterpret_cast<int64_t>(this),
+                                   reinterpret_cast<int64_t>(&p), static_cast<int64_t>(l));
+    } else {
+      x = Layer(l, x, p);
     }
-    torch::Tensor scores = torch::matmul(q, k.transpose(2, 3)) / std::sqrt(double(hd));
-    scores = scores.masked_fill(causal, -std::numeric_limits<float>::infinity());
-    torch::Tensor att = torch::matmul(torch::softmax(scores, -1), v);  // [b, nh, len, hd]
-    att = att.permute({0, 2, 1, 3}).reshape({n, nh * hd});
-    x = x + Project(att, lw.wo, lp[3], lora, train, generator);
-    h = RmsNorm(x, norms_[l][1]);
-    torch::Tensor g = Project(h, lw.w_gate, lp[4], lora, train, generator);
-    torch::Tensor u = Project(h, lw.w_up, lp[5], lora, train, generator);
-    x = x + Project(torch::silu(g) * u, lw.w_down, lp[6], lora, train, generator);
   }
   // Logits only where a next token is a target: position t - 1 predicts token t.
-  const torch::Tensor flat_target = target.reshape({n});
-  const torch::Tensor target_idx = flat_target.nonzero().squeeze(1);  // indices t
+  const torch::Tensor target_idx = target.reshape({n}).nonzero().squeeze(1);  // indices t
   const torch::Tensor labels = tokens.reshape({n}).index_select(0, target_idx);
   const torch::Tensor hidden = x.index_select(0, target_idx - 1);
-  const torch::Tensor logits = FrozenLinear(RmsNorm(hidden, output_norm_), w_.output, gate_);
-  return torch::nn::functional::cross_entropy(
-      logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+  if (checkpoint) return RecomputedHeadFn::apply(hidden, labels, reinterpret_cast<int64_t>(this));
+  return HeadLossSum(hidden, labels);
 }
 
 }  // namespace lorad::finetune

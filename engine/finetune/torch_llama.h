@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <memory>
 #include <vector>
 
 #include "engine/base/lora_weights.h"
@@ -34,16 +35,34 @@ class TorchLlama {
 
   // Sum over the batch of the cross-entropy (nats) of every target token. tokens: int64
   // [batch, len]; target: bool [batch, len], target[b][t] meaning tokens[b][t] is predicted from
-  // tokens[b][0..t). Padding must not be a target. `generator` drives dropout (only when
-  // `train` and lora.dropout > 0).
+  // tokens[b][0..t). Padding must not be a target. Dropout (only when `train` and
+  // lora.dropout > 0) draws from generators seeded by (dropout_seed, layer). With `recompute`,
+  // autograd keeps only each layer's input and the final hidden states; the layers and the
+  // output head (in row chunks) are recomputed during backward: the same gradients, a fraction
+  // of the activation memory, about a third more compute.
   torch::Tensor LossSum(const torch::Tensor& tokens, const torch::Tensor& target,
-                        const LoraParamSet& lora, bool train, at::Generator* generator);
+                        const LoraParamSet& lora, bool train, uint64_t dropout_seed,
+                        bool recompute);
+
+  // What one layer call needs besides its input (kept alive until backward has run).
+  struct Pass {
+    int64_t batch = 0, len = 0;
+    torch::Tensor cos, sin;  // [len, head_dim / 2]
+    torch::Tensor causal;    // bool [len, len], true where masked
+    const LoraParamSet* lora = nullptr;
+    bool train = false;
+    uint64_t dropout_seed = 0;
+  };
+  // Layer `l` on x [batch * len, hidden].
+  torch::Tensor Layer(size_t l, const torch::Tensor& x, const Pass& pass);
+  // Sum of the cross-entropy of `labels` given final hidden states [rows, hidden].
+  torch::Tensor HeadLossSum(const torch::Tensor& hidden, const torch::Tensor& labels);
 
  private:
   torch::Tensor Embed(const torch::Tensor& tokens);
   // x [n, in] -> [n, out]: the frozen projection plus its LoRA delta.
   torch::Tensor Project(const torch::Tensor& x, const WeightMatrix& w, const LoraParam& lora,
-                        const LoraParamSet& set, bool train, at::Generator* generator);
+                        const Pass& pass, at::Generator* generator);
   torch::Tensor Rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
   torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& gain);
 
@@ -52,6 +71,7 @@ class TorchLlama {
   std::vector<std::array<torch::Tensor, 2>> norms_;   // per layer: attn, ffn gains
   std::vector<std::array<torch::Tensor, 3>> biases_;  // per layer: q, k, v (undefined: none)
   torch::Tensor output_norm_;
+  std::vector<std::unique_ptr<Pass>> passes_;  // the current LossSum's (for recompute)
 };
 
 }  // namespace lorad::finetune

@@ -38,6 +38,9 @@ struct LoraTrainConfig {
   int32_t max_seq_len = 512;  // longest example, tokens
   uint64_t seed = 0;          // initialization, dropout and data order
   int32_t num_threads = 0;    // LibTorch intra-op threads; 0 = leave LibTorch's default
+  // Keep only each layer's input for backward and recompute the rest (activation
+  // checkpointing): the same gradients, much less memory, about a third more compute.
+  bool recompute_activations = true;
 };
 
 // LoRA scale of `config`: alpha / r, or alpha / sqrt(r) with rsLoRA.

@@ -168,31 +168,35 @@ TEST_P(GradientTest, GradientsMatchDenseMergedWeights) {
   lorad::testing::ScopedTempDir dir;
   auto w = LoadTinyModel(dir, GetParam());
   ASSERT_NE(w, nullptr);
-  const LoraTrainConfig config = AllTargetsConfig(4, 10);
   auto examples = RandomExamples(3, 10, w->spec.vocab_size, 5);
-  auto trainer = LoraTrainer::Create(*w, config, examples, nullptr);
-  ASSERT_TRUE(trainer.ok()) << trainer.status();
-  const TrainedLora lora = RandomLora((*trainer)->Lora(), 13);
-  ASSERT_TRUE((*trainer)->SetLora(lora).ok());
-  auto grads = (*trainer)->Gradients(examples);
-  ASSERT_TRUE(grads.ok()) << grads.status();
-  const TrainedLora ref = DenseGradients(*w, lora, LoraScale(config), examples);
-  double max_ref = 0.0, max_err = 0.0;
-  for (size_t l = 0; l < ref.layers.size(); ++l) {
-    for (int t = 0; t < kNumLoraTargets; ++t) {
-      for (bool is_b : {false, true}) {
-        const auto& g = is_b ? grads->layers[l][t].b : grads->layers[l][t].a;
-        const auto& r = is_b ? ref.layers[l][t].b : ref.layers[l][t].a;
-        ASSERT_EQ(g.size(), r.size());
-        for (size_t i = 0; i < g.size(); ++i) {
-          max_ref = std::max(max_ref, double{std::abs(r[i])});
-          max_err = std::max(max_err, double{std::abs(g[i] - r[i])});
+  for (bool recompute : {false, true}) {
+    LoraTrainConfig config = AllTargetsConfig(4, 10);
+    config.recompute_activations = recompute;
+    auto trainer = LoraTrainer::Create(*w, config, examples, nullptr);
+    ASSERT_TRUE(trainer.ok()) << trainer.status();
+    const TrainedLora lora = RandomLora((*trainer)->Lora(), 13);
+    ASSERT_TRUE((*trainer)->SetLora(lora).ok());
+    auto grads = (*trainer)->Gradients(examples);
+    ASSERT_TRUE(grads.ok()) << grads.status();
+    const TrainedLora ref = DenseGradients(*w, lora, LoraScale(config), examples);
+    double max_ref = 0.0, max_err = 0.0;
+    for (size_t l = 0; l < ref.layers.size(); ++l) {
+      for (int t = 0; t < kNumLoraTargets; ++t) {
+        for (bool is_b : {false, true}) {
+          const auto& g = is_b ? grads->layers[l][t].b : grads->layers[l][t].a;
+          const auto& r = is_b ? ref.layers[l][t].b : ref.layers[l][t].a;
+          ASSERT_EQ(g.size(), r.size());
+          for (size_t i = 0; i < g.size(); ++i) {
+            max_ref = std::max(max_ref, double{std::abs(r[i])});
+            max_err = std::max(max_err, double{std::abs(g[i] - r[i])});
+          }
         }
       }
     }
+    EXPECT_GT(max_ref, 1e-3);
+    EXPECT_LT(max_err, 1e-4 * max_ref + 1e-6)
+        << "max |grad| " << max_ref << " recompute " << recompute;
   }
-  EXPECT_GT(max_ref, 1e-3);
-  EXPECT_LT(max_err, 1e-4 * max_ref + 1e-6) << "max |grad| " << max_ref;
 }
 
 TEST_P(GradientTest, GradientsMatchFiniteDifferences) {
