@@ -138,6 +138,26 @@ constexpr Option kOptions[] = {
      [](absl::string_view v, ServerConfig* c) {
        return SetBool("open_reflection", v, &c->open_reflection);
      }},
+    {"max_dataset_bytes", "largest fine-tune dataset in bytes [67108864]",
+     [](absl::string_view v, ServerConfig* c) {
+       return SetInt("max_dataset_bytes", v, 1, 1 << 30, &c->max_dataset_bytes);
+     }},
+    {"checkpoint_every_steps", "fine-tune checkpoint interval in optimizer steps [50]",
+     [](absl::string_view v, ServerConfig* c) {
+       return SetInt("checkpoint_every_steps", v, 1, 1 << 30, &c->checkpoint_every_steps);
+     }},
+    {"max_queued_jobs", "fine-tune jobs validating or queued; beyond: RESOURCE_EXHAUSTED [16]",
+     [](absl::string_view v, ServerConfig* c) {
+       return SetInt("max_queued_jobs", v, 1, 1 << 20, &c->max_queued_jobs);
+     }},
+    {"train_threads", "LibTorch threads for fine-tuning; 0 = LibTorch's default [0]",
+     [](absl::string_view v, ServerConfig* c) {
+       return SetInt("train_threads", v, 0, 4096, &c->train_threads);
+     }},
+    {"train_max_pause_ms", "longest wait of training for busy inference, per pause point [500]",
+     [](absl::string_view v, ServerConfig* c) {
+       return SetInt("train_max_pause_ms", v, 0, 600000, &c->train_max_pause_ms);
+     }},
     {"tls_cert", "PEM certificate chain; with --tls_key the gRPC port serves TLS []",
      [](absl::string_view v, ServerConfig* c) {
        c->tls_cert = std::string(v);

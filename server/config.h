@@ -61,6 +61,16 @@ struct ServerConfig {
   // reflection service cannot check a token, so it is either open or absent. Without auth,
   // reflection is always on.
   bool open_reflection = false;
+  // Fine-tune jobs: largest dataset (inline or file) in bytes.
+  int max_dataset_bytes = 64 << 20;
+  // Fine-tune jobs: default checkpoint interval in optimizer steps (a job may set its own).
+  int checkpoint_every_steps = 50;
+  // Fine-tune jobs validating or queued at once; beyond: RESOURCE_EXHAUSTED.
+  int max_queued_jobs = 16;
+  // LibTorch intra-op threads for training; 0 means LibTorch's default.
+  int train_threads = 0;
+  // While inference has work, training waits up to this long per pause point, then goes on.
+  int train_max_pause_ms = 500;
   // PEM certificate chain and private key; both set: the gRPC port serves TLS only.
   std::string tls_cert;
   std::string tls_key;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "engine/base/openmp_env.h"
 #include "server/build_info.h"
 #include "server/config.h"
 #include "server/grpc_log.h"
@@ -24,6 +25,8 @@ int Fail(const absl::Status& status) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before any thread: LibTorch's OpenMP workers must not spin on the cores serving inference.
+  lorad::ReexecWithPassiveOpenMpWait(argv);
   using namespace lorad::server;
   BlockShutdownSignals();
   RouteGrpcLogsToStderr();

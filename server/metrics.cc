@@ -4,10 +4,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "prometheus/exposer.h"
 #include "prometheus/gauge.h"
 #include "prometheus/text_serializer.h"
 #include "server/build_info.h"
+#include "server/metrics_http_server.h"
 #include "server/process_collector.h"
 
 namespace lorad::server {
@@ -28,26 +28,16 @@ Metrics::Metrics()
 Metrics::~Metrics() { StopServing(); }
 
 absl::StatusOr<int> Metrics::Serve(const std::string& listen) {
-  try {
-    exposer_ = std::make_unique<prometheus::Exposer>(listen, /*num_threads=*/2);
-  } catch (const std::exception& e) {
-    return absl::UnavailableError(
-        absl::StrCat("metrics address ", listen, ": cannot listen (address in use?)"));
-  }
-  exposer_->RegisterCollectable(registry_);
-  exposer_->RegisterCollectable(process_collector_);
-  const std::vector<int> ports = exposer_->GetListeningPorts();
-  if (ports.empty()) {
-    exposer_.reset();
-    return absl::UnavailableError(absl::StrCat("metrics address ", listen, ": not listening"));
-  }
-  return ports.front();
+  auto server = std::make_unique<MetricsHttpServer>([this] { return TextExposition(); });
+  absl::StatusOr<int> port = server->Start(listen);
+  if (!port.ok()) return port.status();
+  http_ = std::move(server);
+  return *port;
 }
 
-void Metrics::StopServing() { exposer_.reset(); }
+void Metrics::StopServing() { http_.reset(); }
 
 void Metrics::AddCollectable(std::shared_ptr<prometheus::Collectable> collectable) {
-  if (exposer_ != nullptr) exposer_->RegisterCollectable(collectable);
   absl::MutexLock lock(&mu_);
   extra_.push_back(std::move(collectable));
 }

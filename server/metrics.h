@@ -14,12 +14,9 @@
 #include "prometheus/collectable.h"
 #include "prometheus/registry.h"
 
-namespace prometheus {
-class Exposer;
-}  // namespace prometheus
-
 namespace lorad::server {
 
+class MetricsHttpServer;
 class ProcessCollector;
 
 // Thread-safety: the registry and its families are thread-safe (prometheus-cpp). Serve() and
@@ -52,7 +49,7 @@ class Metrics {
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<ProcessCollector> process_collector_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<MetricsHttpServer> http_;
   mutable absl::Mutex mu_;
   std::vector<std::shared_ptr<prometheus::Collectable>> extra_ ABSL_GUARDED_BY(mu_);
 };

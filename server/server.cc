@@ -21,6 +21,7 @@
 #include "server/host_port.h"
 #include "server/inference_metrics.h"
 #include "server/inference_service.h"
+#include "server/job_manager.h"
 #include "server/late_adapter_provider.h"
 #include "server/metrics.h"
 #include "server/model_check.h"
@@ -136,6 +137,7 @@ absl::Status LoradServer::LoadModel() {
   }
   engine_ = *std::move(engine);
   LORAD_RETURN_IF_ERROR(StartAdapterStore());
+  LORAD_RETURN_IF_ERROR(StartJobManager());
   inference_service_->SetEngine(engine_.get());
   SetServing(true);
   return absl::OkStatus();
@@ -175,6 +177,29 @@ absl::Status LoradServer::StartAdapterStore() {
   return absl::OkStatus();
 }
 
+absl::Status LoradServer::StartJobManager() {
+  JobManagerOptions options;
+  options.data_dir = config_.data_dir;
+  options.adapter_root = config_.adapter_root.empty() ? absl::StrCat(config_.data_dir, "/adapters")
+                                                      : config_.adapter_root;
+  options.engine = engine_.get();
+  options.adapters = adapter_store_.get();
+  options.base_model_name = std::filesystem::path(ResolvedModelPath(config_)).filename().string();
+  options.max_dataset_bytes = config_.max_dataset_bytes;
+  options.max_queued_jobs = config_.max_queued_jobs;
+  options.checkpoint_every_steps = config_.checkpoint_every_steps;
+  options.train_threads = config_.train_threads;
+  options.train_max_pause = absl::Milliseconds(config_.train_max_pause_ms);
+  absl::StatusOr<std::unique_ptr<JobManager>> manager = JobManager::Create(options);
+  if (!manager.ok()) {
+    return absl::Status(manager.status().code(),
+                        absl::StrCat("fine-tune jobs: ", manager.status().message()));
+  }
+  job_manager_ = *std::move(manager);
+  finetuning_service_->SetManager(job_manager_.get());
+  return absl::OkStatus();
+}
+
 void LoradServer::SetServing(bool serving) {
   absl::MutexLock lock(&mu_);
   if (shut_down_) return;
@@ -192,6 +217,9 @@ void LoradServer::Shutdown(absl::Duration grace) {
     shut_down_ = true;
   }
   const absl::Time deadline = absl::Now() + grace;
+  // Training stops at once (its job stays RUNNING and resumes on the next start) and WatchJob
+  // streams end, so that neither holds up the drain.
+  if (job_manager_ != nullptr) job_manager_->Shutdown();
   if (engine_ != nullptr) {
     // New requests get UNAVAILABLE; running ones finish within the grace period.
     engine_->StopAccepting();

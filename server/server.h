@@ -32,6 +32,7 @@ class Metrics;
 class InferenceService;
 class AdaptersService;
 class FineTuningService;
+class JobManager;
 
 // Lifecycle: Create() -> Start() -> LoadModel() -> (serve) -> Shutdown() -> Wait() returns.
 // Thread-safety: Create/Start/LoadModel from one thread; Shutdown() and the accessors are
@@ -52,15 +53,15 @@ class LoradServer {
   // bound (nothing is left running then). Call once.
   absl::Status Start();
 
-  // Loads the model into a new Engine, creates the adapter store (and preloads adapters), then
-  // flips health to SERVING. A one-line error if the model or an adapter does not load. Call
-  // once, after Start().
+  // Loads the model into a new Engine, creates the adapter store (and preloads adapters) and
+  // the job manager (resuming unfinished fine-tune jobs), then flips health to SERVING. A one-line
+  // error if the model or an adapter does not load. Call once, after Start().
   absl::Status LoadModel();
 
-  // Health to NOT_SERVING, new generate requests UNAVAILABLE, running requests get up to
-  // `grace` to finish, then the rest are cancelled and the gRPC server stops; stops the metrics
-  // endpoint. Blocks until done; later calls return at once. Must not be called from a gRPC
-  // callback thread.
+  // Health to NOT_SERVING, fine-tuning stops within one op (unfinished jobs resume on the
+  // next start), new generate requests UNAVAILABLE, running requests get up to `grace` to finish,
+  // then the rest are cancelled and the gRPC server stops; stops the metrics endpoint. Blocks until
+  // done; later calls return at once. Must not be called from a gRPC callback thread.
   void Shutdown(absl::Duration grace);
 
   // Blocks until the gRPC server has shut down (after Shutdown()).
@@ -86,6 +87,8 @@ class LoradServer {
   // Creates the adapter store on the loaded model's spec, preloads --preload_adapters and
   // hands the store to the engine, the Adapters service and the metrics.
   absl::Status StartAdapterStore();
+  // Creates the job manager (resuming unfinished jobs) and hands it to the FineTuning service.
+  absl::Status StartJobManager();
 
   // Destruction order matters: the gRPC server goes first (no RPC uses the engine after it),
   // then the engine (its scheduler thread reports to inference_metrics_), then the rest.
@@ -101,7 +104,10 @@ class LoradServer {
   std::unique_ptr<AdaptersService> adapters_service_;
   std::unique_ptr<FineTuningService> finetuning_service_;
   std::unique_ptr<HealthService> health_service_;
-  std::unique_ptr<Engine> engine_;             // Set by LoadModel(), then immutable.
+  std::unique_ptr<Engine> engine_;  // Set by LoadModel(), then immutable.
+  // Set by LoadModel(); trains on engine_, so it goes before it (and after the gRPC server,
+  // whose WatchJob streams use it).
+  std::unique_ptr<JobManager> job_manager_;
   std::unique_ptr<grpc::Server> grpc_server_;  // Set by Start(), then immutable.
   int grpc_port_ = 0;                          // Set by Start(), then immutable.
   int metrics_port_ = 0;                       // Set by Start(), then immutable.

@@ -32,6 +32,40 @@ const std::vector<Command>& Commands() {
        {"pin"},
        lorad::loractl::RunAdapters,
        {"pin"}},
+      {"jobs",
+       "jobs create --adapter_id=ID (--dataset=LOCAL.jsonl | --dataset_path=PATH) [--rank=R]\n"
+       "           [--alpha=A] [--dropout=P] [--target_modules=q_proj,v_proj] "
+       "[--learning_rate=LR]\n"
+       "           [--epochs=N | --max_steps=N] [--batch_size=N] [--grad_accum=N]\n"
+       "           [--max_seq_len=N] [--warmup_steps=N] [--lr_scheduler=cosine|linear|constant]\n"
+       "           [--seed=S] [--checkpoint_every_steps=N] [--weight_decay=W] [--use_rslora]\n"
+       "           [--max_grad_norm=G] [--watch]\n"
+       "         | get ID | list [--state=running] | cancel ID | watch ID\n"
+       "           fine-tune jobs (admin); watch exits 0 only if the job succeeds",
+       {"adapter_id",
+        "dataset",
+        "dataset_path",
+        "rank",
+        "alpha",
+        "dropout",
+        "target_modules",
+        "learning_rate",
+        "epochs",
+        "max_steps",
+        "batch_size",
+        "grad_accum",
+        "max_seq_len",
+        "warmup_steps",
+        "lr_scheduler",
+        "seed",
+        "checkpoint_every_steps",
+        "weight_decay",
+        "use_rslora",
+        "max_grad_norm",
+        "watch",
+        "state"},
+       lorad::loractl::RunJobs,
+       {"watch", "use_rslora"}},
       {"tokenize",
        "tokenize [TEXT] [--pieces]  print the token ids of TEXT (stdin if none)",
        {"pieces"},
@@ -42,17 +76,18 @@ const std::vector<Command>& Commands() {
 }
 
 void PrintUsage(std::FILE* out) {
-  std::fprintf(out,
-               "usage: loractl [--addr=HOST:PORT] [--timeout_s=S] [--token=T] [--tls_ca=PEM]\n"
-               "               <command> [flags] [args]\n"
-               "  --addr             lorad's gRPC address [%s]\n"
-               "  --timeout_s        RPC deadline in seconds [%s; generate: 600]\n"
-               "  --token            bearer token (lorad --auth_tokens_file)\n"
-               "  --tls_ca           PEM root certificates; dial with TLS\n"
-               "  --tls_server_name  host name to verify in the server's certificate\n"
-               "exit codes: 0 ok, 1 RPC failed (\"loractl: CMD: CODE: message\" on stderr), "
-               "2 usage\ncommands:\n",
-               lorad::loractl::kDefaultAddr, lorad::loractl::kDefaultTimeoutS);
+  std::fprintf(
+      out,
+      "usage: loractl [--addr=HOST:PORT] [--timeout_s=S] [--token=T] [--tls_ca=PEM]\n"
+      "               <command> [flags] [args]\n"
+      "  --addr             lorad's gRPC address [%s]\n"
+      "  --timeout_s        RPC deadline in seconds [%s; generate: 600; jobs watch: none]\n"
+      "  --token            bearer token (lorad --auth_tokens_file)\n"
+      "  --tls_ca           PEM root certificates; dial with TLS\n"
+      "  --tls_server_name  host name to verify in the server's certificate\n"
+      "exit codes: 0 ok, 1 RPC failed (\"loractl: CMD: CODE: message\" on stderr), "
+      "2 usage\ncommands:\n",
+      lorad::loractl::kDefaultAddr, lorad::loractl::kDefaultTimeoutS);
   for (const Command& command : Commands()) std::fprintf(out, "  %s\n", command.summary);
 }
 

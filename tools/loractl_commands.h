@@ -16,6 +16,10 @@ int RunGenerate(const Invocation& invocation);
 // `loractl adapters list|get ID|load ID SOURCE [--pin]|unload ID`.
 int RunAdapters(const Invocation& invocation);
 
+// `loractl jobs create|get ID|list|cancel ID|watch ID`: fine-tune jobs; watch (and create
+// --watch) exits 0 only when the job succeeds.
+int RunJobs(const Invocation& invocation);
+
 // `loractl tokenize [TEXT]`: prints the token ids.
 int RunTokenize(const Invocation& invocation);
 

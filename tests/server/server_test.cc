@@ -136,7 +136,7 @@ TEST_F(ServerTest, GeneratesWithTheLoadedModel) {
   EXPECT_EQ(response.usage().completion_tokens(), 3u);
 }
 
-TEST_F(ServerTest, AdaptersServeAndFineTuningIsUnimplementedNamingTheIssue) {
+TEST_F(ServerTest, AdaptersAndFineTuningAreWired) {
   {
     grpc::ClientContext context;
     lorad::v1::ListAdaptersResponse response;
@@ -149,18 +149,20 @@ TEST_F(ServerTest, AdaptersServeAndFineTuningIsUnimplementedNamingTheIssue) {
     lorad::v1::CreateJobResponse response;
     const grpc::Status status = lorad::v1::FineTuning::NewStub(*channel_)->CreateJob(
         &context, lorad::v1::CreateJobRequest(), &response);
-    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-    EXPECT_THAT(status.error_message(), HasSubstr("issue 6"));
+    // The job manager validates the request: an empty one names the missing adapter id.
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(status.error_message(), HasSubstr("adapter_id"));
   }
 }
 
-TEST_F(ServerTest, UnbuiltStreamingRpcsAreUnimplemented) {
+TEST_F(ServerTest, WatchingAnUnknownJobIsNotFound) {
   grpc::ClientContext context;
-  auto reader =
-      lorad::v1::FineTuning::NewStub(*channel_)->WatchJob(&context, lorad::v1::WatchJobRequest());
+  lorad::v1::WatchJobRequest request;
+  request.set_job_id("job-nonexistent");
+  auto reader = lorad::v1::FineTuning::NewStub(*channel_)->WatchJob(&context, request);
   lorad::v1::JobEvent event;
   EXPECT_FALSE(reader->Read(&event));
-  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
 TEST_F(ServerTest, ReflectionListsAllServices) {

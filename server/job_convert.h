@@ -1,0 +1,49 @@
+// lorad.v1 fine-tune request pieces <-> finetune::LoraTrainConfig: the documented defaults,
+// validation with messages that name the request field, and the number of optimizer steps.
+// Thread-safety: stateless functions.
+#pragma once
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/finetune/train_config.h"
+#include "lorad/v1/finetuning.pb.h"
+
+namespace lorad::server {
+
+// Server-side values that defaults depend on.
+struct JobDefaults {
+  int32_t max_context = 2048;           // the model's context length (tokens)
+  int32_t checkpoint_every_steps = 50;  // --checkpoint_every_steps
+};
+
+// `hp` with every zero/unset field replaced by its default (see finetuning.proto): rank 8,
+// alpha 2 * rank, q/k/v/o_proj, learning rate 2e-4, 1 epoch, batch 4, grad_accum 1,
+// max_seq_len min(512, max_context), cosine schedule, max_grad_norm 1.0, the server's checkpoint
+// interval, and a random seed when none is set. INVALID_ARGUMENT naming the field
+// ("hyperparameters.rank: ...") for values out of range, unknown target modules or schedules.
+absl::StatusOr<v1::Hyperparameters> EffectiveHyperparameters(const v1::Hyperparameters& hp,
+                                                             const JobDefaults& defaults);
+
+// Optimizer steps of a run over `num_examples` examples: max_steps, or
+// epochs * ceil(num_examples / (batch_size * grad_accum)). `hp` is effective.
+int64_t TotalSteps(const v1::Hyperparameters& hp, int64_t num_examples);
+
+// The trainer's config for effective `hp` and `total_steps` (num_threads: LibTorch intra-op
+// threads, 0 = its default). INVALID_ARGUMENT naming the field when the result does not pass
+// finetune::ValidateTrainConfig (e.g. warmup_steps > total steps).
+absl::StatusOr<finetune::LoraTrainConfig> ToTrainConfig(const v1::Hyperparameters& hp,
+                                                        int64_t total_steps, int32_t num_threads,
+                                                        int32_t max_context);
+
+// The adapter-id rule of the adapter store (adapters/adapter_store.cc): 1..256 bytes of
+// [A-Za-z0-9._:/@+-]. INVALID_ARGUMENT naming adapter_id.
+absl::Status ValidateAdapterId(const std::string& adapter_id);
+
+// True for SUCCEEDED, FAILED and CANCELLED.
+bool IsTerminal(v1::JobState state);
+// "running", "succeeded", ... (lower case, no prefix); "unspecified" for others.
+const char* JobStateName(v1::JobState state);
+
+}  // namespace lorad::server

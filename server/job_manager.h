@@ -1,0 +1,155 @@
+// Fine-tune jobs from request to servable adapter. CreateJob validates a request, saves its
+// dataset to <data_dir>/jobs/<job_id>/dataset.jsonl and records the job (VALIDATING) in the job
+// store. A validation thread then tokenizes the dataset (VALIDATING -> QUEUED, or FAILED naming
+// the JSONL line) and one training thread runs the queued jobs one at a time (RUNNING ->
+// SUCCEEDED | FAILED | CANCELLED; see job_runner.h). Every change is written to the store and
+// fanned out to watchers. On start, jobs the previous process left unfinished resume (a RUNNING
+// one from its newest checkpoint) and the adapters of succeeded jobs are registered again.
+// Shutdown stops training within one op and leaves unfinished jobs as they are, to resume.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "engine/finetune/dataset.h"
+#include "lorad/v1/finetuning.pb.h"
+#include "server/job_gate.h"
+#include "server/job_store.h"
+
+namespace lorad {
+class Engine;
+}  // namespace lorad
+
+namespace lorad::adapters {
+class AdapterStore;
+}  // namespace lorad::adapters
+
+namespace lorad::server {
+
+// Receives a watched job's events. Both methods are called with the manager's lock held: they
+// must not block and must not call the JobManager.
+class JobWatcher {
+ public:
+  virtual ~JobWatcher() = default;
+  // The next event: first the snapshot (a state_change from JOB_STATE_UNSPECIFIED to the
+  // current state), then every event of the job in order.
+  virtual void OnJobEvent(const v1::JobEvent& event) = 0;
+  // The watch ends early (server shutdown); no call follows.
+  virtual void OnWatchEnd(const absl::Status& status) = 0;
+};
+
+struct JobManagerOptions {
+  std::string data_dir;      // jobs.db and jobs/<job_id>/; dataset.path is relative to it
+  std::string adapter_root;  // the adapter store's root; adapters go to finetuned/<job_id>
+  Engine* engine = nullptr;  // the resident base, tokenizer and serving load; outlives us
+  adapters::AdapterStore* adapters = nullptr;     // outlives us
+  std::string base_model_name;                    // written into adapter_config.json
+  int64_t max_dataset_bytes = int64_t{64} << 20;  // inline or file dataset size limit
+  int32_t max_queued_jobs = 16;                   // VALIDATING + QUEUED; beyond: RESOURCE_EXHAUSTED
+  int32_t checkpoint_every_steps = 50;  // default for Hyperparameters.checkpoint_every_steps
+  int32_t keep_checkpoints = 2;         // newest checkpoints kept per job
+  int32_t train_threads = 0;            // LibTorch intra-op threads; 0 = its default
+  absl::Duration train_max_pause = absl::Milliseconds(500);  // see JobGate
+};
+
+// Thread-safety: thread-safe.
+class JobManager {
+ public:
+  // Opens <data_dir>/jobs.db, registers the adapters of succeeded jobs, resumes unfinished jobs
+  // and starts the threads.
+  static absl::StatusOr<std::unique_ptr<JobManager>> Create(const JobManagerOptions& options);
+  // Shutdown().
+  ~JobManager();
+  JobManager(const JobManager&) = delete;
+  JobManager& operator=(const JobManager&) = delete;
+
+  // Validates `request` and records the job in VALIDATING. INVALID_ARGUMENT (adapter_id,
+  // hyper-parameters, dataset missing or over max_dataset_bytes, dataset.path outside the data
+  // root), NOT_FOUND (dataset.path), ALREADY_EXISTS (adapter_id registered or the target of an
+  // unfinished job), RESOURCE_EXHAUSTED (queue full), UNAVAILABLE (shutting down).
+  absl::StatusOr<v1::Job> CreateJob(const v1::CreateJobRequest& request);
+  // NOT_FOUND for an unknown id.
+  absl::StatusOr<v1::Job> GetJob(const std::string& job_id) const;
+  absl::StatusOr<JobPage> ListJobs(v1::JobState state, const std::string& page_token,
+                                   int32_t page_size) const;
+  // VALIDATING / QUEUED jobs are CANCELLED at once; a RUNNING job stops within one op of its
+  // current step (the returned job may still say RUNNING). Cancelling a CANCELLED job is a
+  // no-op; SUCCEEDED / FAILED: FAILED_PRECONDITION. NOT_FOUND for an unknown id.
+  absl::StatusOr<v1::Job> CancelJob(const std::string& job_id);
+
+  // Subscribes `watcher` (which must stay valid until Unwatch returns or OnWatchEnd is called)
+  // to the job's events; the snapshot is delivered before this returns. Returns the watch id.
+  // NOT_FOUND for an unknown job, UNAVAILABLE when shutting down.
+  absl::StatusOr<int64_t> Watch(const std::string& job_id, JobWatcher* watcher);
+  // Ends a watch; no call reaches its watcher after this returns. Unknown ids: no-op.
+  void Unwatch(int64_t watch_id);
+
+  // Blocks until the job is in a terminal state or `timeout` passes; returns the job.
+  absl::StatusOr<v1::Job> WaitForTerminal(const std::string& job_id, absl::Duration timeout) const;
+
+  // Stops training within one op (the job stays RUNNING, to resume on the next start), ends
+  // every watch with UNAVAILABLE and joins the threads. New requests get UNAVAILABLE. Later
+  // calls return at once.
+  void Shutdown();
+
+ private:
+  // An unfinished job.
+  struct LiveJob {
+    v1::Job job;
+    std::string dataset_path;  // relative to data_dir
+    // The tokenized dataset, kept from validation until training takes it.
+    std::shared_ptr<std::vector<finetune::TrainExample>> examples;
+    std::shared_ptr<JobGate> gate;  // while RUNNING
+  };
+  struct WatchEntry {
+    std::string job_id;
+    JobWatcher* watcher;
+  };
+  class Listener;
+
+  JobManager(const JobManagerOptions& options, std::unique_ptr<JobStore> store);
+  absl::Status Resume();
+  void RegisterSucceededAdapters();
+  void ValidateLoop();
+  void TrainLoop();
+  void Validate(const std::string& job_id);
+  void Train(const std::string& job_id);
+  // Reads and tokenizes a job's dataset.
+  absl::StatusOr<std::vector<finetune::TrainExample>> LoadDataset(
+      const std::string& dataset_path, const v1::Hyperparameters& hp) const;
+
+  // Moves `live` to `state` (timestamps, error), persists and fans out the state change; a
+  // terminal job leaves live_.
+  void TransitionLocked(LiveJob& live, v1::JobState state, const std::string& error)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Persists `live.job` with `event` and fans the event out.
+  void CommitLocked(const LiveJob& live, v1::JobEvent event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int QueuedLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const JobManagerOptions options_;
+  const std::unique_ptr<JobStore> store_;
+
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, LiveJob> live_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> validate_queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> train_queue_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<int64_t, WatchEntry> watches_ ABSL_GUARDED_BY(mu_);
+  int64_t next_watch_id_ ABSL_GUARDED_BY(mu_) = 1;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+
+  absl::Mutex shutdown_mu_;  // serializes Shutdown()
+  std::thread validate_thread_;
+  std::thread train_thread_;
+};
+
+}  // namespace lorad::server

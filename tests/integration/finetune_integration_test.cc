@@ -1,0 +1,198 @@
+// Fine-tune jobs on a real lorad (tiny model): a job killed with SIGKILL after a checkpoint
+// resumes from it when the daemon restarts and succeeds, and its adapter is served; loractl jobs
+// create --watch / list / get / cancel / watch.
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "lorad/v1/finetuning.grpc.pb.h"
+#include "lorad/v1/inference.grpc.pb.h"
+#include "tests/integration/inference_client.h"
+#include "tests/integration/lorad_process.h"
+
+namespace lorad::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string MappingJsonl() {
+  std::string out;
+  for (int i = 0; i < 8; ++i) out += "{\"prompt\": \"a\", \"completion\": \"b c\"}\n";
+  return out;
+}
+
+std::vector<std::string> Args(const std::string& data_dir) {
+  return {"--data_dir=" + data_dir, "--checkpoint_every_steps=20", "--train_threads=1"};
+}
+
+grpc::Status GetJob(v1::FineTuning::Stub& stub, const std::string& id, v1::Job* job) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::GetJobRequest request;
+  request.set_job_id(id);
+  v1::GetJobResponse response;
+  grpc::Status status = stub.GetJob(&context, request, &response);
+  *job = response.job();
+  return status;
+}
+
+TEST(FinetuneIntegrationTest, KilledJobResumesFromItsCheckpoint) {
+  const std::string data_dir = TestDir() + "/ft_kill";
+  std::filesystem::create_directories(data_dir);
+  RunningLorad lorad;
+  ASSERT_NO_FATAL_FAILURE(StartLorad(Args(data_dir), &lorad));
+  auto stub = v1::FineTuning::NewStub(lorad.Channel());
+
+  v1::CreateJobRequest request;
+  request.set_adapter_id("resumed");
+  request.mutable_dataset()->set_inline_jsonl(MappingJsonl());
+  request.mutable_hyperparameters()->set_max_steps(600);
+  request.mutable_hyperparameters()->set_learning_rate(1e-2f);
+  request.mutable_hyperparameters()->set_max_seq_len(32);
+  std::string job_id;
+  {
+    grpc::ClientContext context;
+    v1::CreateJobResponse response;
+    grpc::Status status = stub->CreateJob(&context, request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    job_id = response.job().job_id();
+  }
+
+  // Wait for the checkpoint of step 100, then kill the daemon without warning. (A restart from
+  // step 0 could not reach step 100 before the watch below begins.)
+  auto checkpoint_step = [](const v1::Job& j) -> uint64_t {
+    const std::string& path = j.last_checkpoint();
+    return path.empty() ? 0 : std::stoull(path.substr(path.rfind('-') + 1));
+  };
+  v1::Job job;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    ASSERT_TRUE(GetJob(*stub, job_id, &job).ok());
+    const bool unfinished = job.state() == v1::JOB_STATE_VALIDATING ||
+                            job.state() == v1::JOB_STATE_QUEUED ||
+                            job.state() == v1::JOB_STATE_RUNNING;
+    if (checkpoint_step(job) >= 100 || !unfinished) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  lorad.process->Signal(SIGKILL);
+  ASSERT_TRUE(lorad.process->Wait(10000).ok());
+  ASSERT_EQ(job.state(), v1::JOB_STATE_RUNNING) << job.error();
+  const uint64_t resume_from = checkpoint_step(job);
+  ASSERT_GE(resume_from, 100u);
+  ASSERT_LT(job.progress().step(), 600u) << "the job finished before the kill; make it longer";
+
+  RunningLorad restarted;
+  ASSERT_NO_FATAL_FAILURE(StartLorad(Args(data_dir), &restarted));
+  stub = v1::FineTuning::NewStub(restarted.Channel());
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+  v1::WatchJobRequest watch;
+  watch.set_job_id(job_id);
+  std::unique_ptr<grpc::ClientReader<v1::JobEvent>> reader = stub->WatchJob(&context, watch);
+  v1::JobEvent event;
+  ASSERT_TRUE(reader->Read(&event));
+  EXPECT_EQ(event.state_change().previous(), v1::JOB_STATE_UNSPECIFIED);
+  uint64_t first_step = 0;
+  v1::JobState last_state = event.state_change().state();
+  while (reader->Read(&event)) {
+    if (event.has_progress() && first_step == 0) first_step = event.progress().step();
+    if (event.has_state_change()) last_state = event.state_change().state();
+  }
+  grpc::Status status = reader->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(last_state, v1::JOB_STATE_SUCCEEDED);
+  // Training continued after the checkpoint, not from step 1. (When the restarted job was
+  // already past its first step before the watch began, first_step is later still.)
+  EXPECT_GT(first_step, resume_from);
+
+  ASSERT_TRUE(GetJob(*stub, job_id, &job).ok());
+  EXPECT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << job.error();
+  EXPECT_EQ(job.progress().step(), 600u);
+
+  auto inference = v1::Inference::NewStub(restarted.Channel());
+  v1::GenerateRequest generate = GreedyRequest("a", 3);
+  generate.set_adapter_id("resumed");
+  v1::GenerateResponse response;
+  status = RunUnary(*inference, generate, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.text(), "b c");
+  EXPECT_NO_FATAL_FAILURE(StopLorad(&restarted));
+}
+
+TEST(FinetuneIntegrationTest, Loractl) {
+  const std::string data_dir = TestDir() + "/ft_loractl";
+  std::filesystem::create_directories(data_dir);
+  const std::string dataset = TestDir() + "/mapping.jsonl";
+  std::ofstream(dataset) << MappingJsonl();
+  const std::string bad = TestDir() + "/bad.jsonl";
+  std::ofstream(bad) << "{\"prompt\": \"a\", \"completion\": \"b\"}\nnot json\n";
+  RunningLorad lorad;
+  ASSERT_NO_FATAL_FAILURE(StartLorad(Args(data_dir), &lorad));
+  const std::string addr = "--addr=" + lorad.grpc_address;
+
+  absl::StatusOr<RunResult> run = RunToCompletion(
+      kLoractl,
+      {addr, "jobs", "create", "--adapter_id=cli", "--dataset=" + dataset, "--max_steps=10",
+       "--rank=4", "--target_modules=q_proj,v_proj", "--lr_scheduler=linear", "--watch"},
+      60000);
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->exit_code, 0) << run->stdout_text << run->stderr_text;
+  EXPECT_THAT(run->stdout_text, HasSubstr("step 10/10"));
+  EXPECT_THAT(run->stdout_text, HasSubstr("checkpoint: step 10"));
+  EXPECT_THAT(run->stdout_text, HasSubstr("state: succeeded"));
+  const std::string first_line = run->stdout_text.substr(0, run->stdout_text.find('\n'));
+  ASSERT_THAT(first_line, ::testing::StartsWith("job_id: job-"));
+  const std::string job_id = first_line.substr(std::string("job_id: ").size());
+
+  run = RunToCompletion(kLoractl, {addr, "jobs", "get", job_id}, 10000);
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->exit_code, 0);
+  EXPECT_THAT(run->stdout_text, HasSubstr("state: succeeded"));
+  EXPECT_THAT(run->stdout_text, HasSubstr("rank: 4"));
+  EXPECT_THAT(run->stdout_text, HasSubstr("lr_scheduler: linear"));
+  EXPECT_THAT(run->stdout_text, HasSubstr("adapter_source: finetuned/" + job_id));
+
+  // A bad dataset: the watch reports the failure with the line and exits non-zero.
+  run = RunToCompletion(kLoractl,
+                        {addr, "jobs", "create", "--adapter_id=cli-bad", "--dataset=" + bad,
+                         "--max_steps=10", "--watch"},
+                        60000);
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->exit_code, 1);
+  EXPECT_THAT(run->stdout_text, HasSubstr("state: failed"));
+  EXPECT_THAT(run->stderr_text, HasSubstr("line 2"));
+
+  run = RunToCompletion(kLoractl, {addr, "jobs", "list", "--state=succeeded"}, 10000);
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->exit_code, 0);
+  EXPECT_THAT(run->stdout_text, HasSubstr(job_id + "\tsucceeded\tcli\t10/10"));
+  EXPECT_THAT(run->stdout_text, ::testing::Not(HasSubstr("cli-bad")));
+
+  run = RunToCompletion(kLoractl, {addr, "jobs", "watch", job_id}, 10000);
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->exit_code, 0);
+  EXPECT_EQ(run->stdout_text, "state: succeeded\n");
+
+  run = RunToCompletion(kLoractl, {addr, "jobs", "cancel", job_id}, 10000);
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->exit_code, 1);
+  EXPECT_THAT(run->stderr_text, HasSubstr("FAILED_PRECONDITION"));
+
+  run = RunToCompletion(kLoractl, {addr, "jobs", "create", "--adapter_id=x"}, 10000);
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->exit_code, 2);  // usage: no dataset
+
+  run = RunToCompletion(kLoractl, {addr, "jobs", "get", "job-unknown"}, 10000);
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->exit_code, 1);
+  EXPECT_THAT(run->stderr_text, HasSubstr("NOT_FOUND"));
+  EXPECT_NO_FATAL_FAILURE(StopLorad(&lorad));
+}
+
+}  // namespace
+}  // namespace lorad::testing

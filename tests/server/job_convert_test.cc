@@ -1,0 +1,175 @@
+// job_convert: defaults, field-naming validation, total steps, and the trainer config; job ids
+// and data-root confinement of dataset paths (job_files).
+#include "server/job_convert.h"
+
+#include <filesystem>
+#include <set>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/job_files.h"
+#include "tests/fixtures/temp_dir.h"
+
+namespace lorad::server {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+absl::Status Check(const v1::Hyperparameters& hp) {
+  return EffectiveHyperparameters(hp, JobDefaults{2048, 50}).status();
+}
+
+TEST(JobConvertTest, DefaultsAreFilledIn) {
+  absl::StatusOr<v1::Hyperparameters> hp =
+      EffectiveHyperparameters(v1::Hyperparameters(), JobDefaults{256, 25});
+  ASSERT_TRUE(hp.ok()) << hp.status();
+  EXPECT_EQ(hp->rank(), 8u);
+  EXPECT_EQ(hp->alpha(), 16.0f);
+  EXPECT_THAT(hp->target_modules(), ElementsAre("q_proj", "k_proj", "v_proj", "o_proj"));
+  EXPECT_FLOAT_EQ(hp->learning_rate(), 2e-4f);
+  EXPECT_EQ(hp->length_case(), v1::Hyperparameters::kEpochs);
+  EXPECT_EQ(hp->epochs(), 1u);
+  EXPECT_EQ(hp->batch_size(), 4u);
+  EXPECT_EQ(hp->grad_accum(), 1u);
+  EXPECT_EQ(hp->max_seq_len(), 256u);  // min(512, context)
+  EXPECT_EQ(hp->lr_scheduler(), "cosine");
+  EXPECT_EQ(hp->checkpoint_every_steps(), 25u);
+  EXPECT_EQ(hp->max_grad_norm(), 1.0f);
+  EXPECT_TRUE(hp->has_seed());
+
+  v1::Hyperparameters given;
+  given.set_rank(4);
+  given.set_seed(0);  // an explicit 0 is kept
+  given.set_max_steps(9);
+  hp = EffectiveHyperparameters(given, JobDefaults{2048, 50});
+  ASSERT_TRUE(hp.ok());
+  EXPECT_EQ(hp->alpha(), 8.0f);
+  EXPECT_EQ(hp->seed(), 0u);
+  EXPECT_EQ(hp->max_steps(), 9u);
+  EXPECT_EQ(hp->max_seq_len(), 512u);
+}
+
+TEST(JobConvertTest, BadValuesNameTheField) {
+  struct Case {
+    void (*set)(v1::Hyperparameters*);
+    const char* field;
+  };
+  const Case cases[] = {
+      {[](v1::Hyperparameters* h) { h->set_rank(5000); }, "hyperparameters.rank"},
+      {[](v1::Hyperparameters* h) { h->set_alpha(-1); }, "hyperparameters.alpha"},
+      {[](v1::Hyperparameters* h) { h->set_dropout(1.0f); }, "hyperparameters.dropout"},
+      {[](v1::Hyperparameters* h) { h->add_target_modules("x_proj"); },
+       "hyperparameters.target_modules"},
+      {[](v1::Hyperparameters* h) {
+         h->add_target_modules("q_proj");
+         h->add_target_modules("q_proj");
+       },
+       "hyperparameters.target_modules"},
+      {[](v1::Hyperparameters* h) { h->set_learning_rate(2.0f); }, "hyperparameters.learning_rate"},
+      {[](v1::Hyperparameters* h) { h->set_batch_size(5000); }, "hyperparameters.batch_size"},
+      {[](v1::Hyperparameters* h) { h->set_grad_accum(5000); }, "hyperparameters.grad_accum"},
+      {[](v1::Hyperparameters* h) { h->set_max_seq_len(4096); }, "hyperparameters.max_seq_len"},
+      {[](v1::Hyperparameters* h) {
+         h->set_max_steps(3);
+         h->set_warmup_steps(4);
+       },
+       "hyperparameters.warmup_steps"},
+      {[](v1::Hyperparameters* h) { h->set_lr_scheduler("step"); }, "hyperparameters.lr_scheduler"},
+      {[](v1::Hyperparameters* h) { h->set_max_grad_norm(-1); }, "hyperparameters.max_grad_norm"},
+      {[](v1::Hyperparameters* h) { h->set_weight_decay(-1); }, "hyperparameters.weight_decay"},
+  };
+  for (const Case& c : cases) {
+    v1::Hyperparameters hp;
+    c.set(&hp);
+    absl::Status status = Check(hp);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << c.field;
+    EXPECT_THAT(status.message(), HasSubstr(c.field));
+  }
+}
+
+TEST(JobConvertTest, TotalStepsAndTrainConfig) {
+  v1::Hyperparameters hp = *EffectiveHyperparameters(v1::Hyperparameters(), JobDefaults{});
+  hp.set_epochs(3);
+  hp.set_batch_size(4);
+  hp.set_grad_accum(2);
+  EXPECT_EQ(TotalSteps(hp, 17), 9);  // 3 * ceil(17 / 8)
+  EXPECT_EQ(TotalSteps(hp, 16), 6);
+  hp.set_max_steps(11);
+  EXPECT_EQ(TotalSteps(hp, 17), 11);
+
+  hp.set_lr_scheduler("linear");
+  hp.set_warmup_steps(2);
+  absl::StatusOr<finetune::LoraTrainConfig> config = ToTrainConfig(hp, 11, 3, 2048);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->total_steps, 11);
+  EXPECT_EQ(config->schedule, finetune::LrSchedule::kLinear);
+  EXPECT_EQ(config->num_threads, 3);
+  EXPECT_EQ(config->targets.size(), 4u);
+  EXPECT_EQ(config->seed, hp.seed());
+
+  hp.set_warmup_steps(20);  // more than the epochs-derived total
+  EXPECT_THAT(ToTrainConfig(hp, 11, 0, 2048).status().message(),
+              HasSubstr("hyperparameters.warmup_steps"));
+}
+
+TEST(JobConvertTest, AdapterIdsAndStates) {
+  EXPECT_TRUE(ValidateAdapterId("tenant/a-1.v2@x:y+z").ok());
+  EXPECT_FALSE(ValidateAdapterId("").ok());
+  EXPECT_FALSE(ValidateAdapterId("a b").ok());
+  EXPECT_FALSE(ValidateAdapterId(std::string(257, 'a')).ok());
+  EXPECT_TRUE(IsTerminal(v1::JOB_STATE_CANCELLED));
+  EXPECT_FALSE(IsTerminal(v1::JOB_STATE_RUNNING));
+}
+
+TEST(JobFilesTest, JobIdsAreUniqueSortableUlids) {
+  std::set<std::string> seen;
+  std::string previous;
+  for (int i = 0; i < 1000; ++i) {
+    const std::string id = NewJobId();
+    ASSERT_EQ(id.size(), 4u + 26u) << id;
+    ASSERT_EQ(id.substr(0, 4), "job-");
+    EXPECT_GT(id, previous);
+    previous = id;
+    seen.insert(id);
+  }
+  EXPECT_EQ(seen.size(), 1000u);
+}
+
+TEST(JobFilesTest, DatasetPathsStayUnderTheRoot) {
+  lorad::testing::ScopedTempDir dir;
+  std::filesystem::create_directories(dir.File("root/sub"));
+  ASSERT_TRUE(lorad::testing::WriteBytes(dir.File("root/sub/d.jsonl"), "{}\n"));
+  ASSERT_TRUE(lorad::testing::WriteBytes(dir.File("outside.jsonl"), "{}\n"));
+  std::filesystem::create_symlink(dir.File("outside.jsonl"), dir.File("root/escape.jsonl"));
+  const std::string root = dir.File("root");
+  EXPECT_TRUE(ResolveDataFile(root, "sub/d.jsonl").ok());
+  EXPECT_EQ(ResolveDataFile(root, "/etc/passwd").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ResolveDataFile(root, "sub/../../outside.jsonl").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ResolveDataFile(root, "escape.jsonl").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ResolveDataFile(root, "sub").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ResolveDataFile(root, "nope.jsonl").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ReadFileLimited(dir.File("root/sub/d.jsonl"), 2, "d").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(JobFilesTest, CheckpointsNewestFirstLeftoversRemoved) {
+  lorad::testing::ScopedTempDir dir;
+  for (int step : {4, 12, 8}) std::filesystem::create_directories(dir.File(CheckpointName(step)));
+  std::filesystem::create_directories(dir.File("step-00000016.tmp-123"));
+  auto found = ListCheckpoints(dir.path());
+  ASSERT_EQ(found.size(), 3u);
+  EXPECT_EQ(found[0].first, 12);
+  EXPECT_EQ(found[2].first, 4);
+  EXPECT_FALSE(std::filesystem::exists(dir.File("step-00000016.tmp-123")));
+  PruneCheckpoints(dir.path(), 2);
+  EXPECT_FALSE(std::filesystem::exists(dir.File(CheckpointName(4))));
+  EXPECT_TRUE(std::filesystem::exists(dir.File(CheckpointName(8))));
+  EXPECT_EQ(CheckpointName(50), "step-00000050");
+}
+
+}  // namespace
+}  // namespace lorad::server

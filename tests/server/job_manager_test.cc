@@ -1,0 +1,464 @@
+// JobManager on the tiny model: request errors, datasets that fail validation naming the line,
+// the queue bound, cancellation (within one step, no adapter), a job that learns a fixed mapping
+// and is then served by the engine, watchers, and resuming after a restart to the same result.
+#include "server/job_manager.h"
+
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "adapters/adapter_store.h"
+#include "engine/engine.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/job_runner.h"
+#include "tests/fixtures/temp_dir.h"
+#include "tests/fixtures/tiny_model.h"
+
+namespace lorad::server {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+constexpr absl::Duration kJobTimeout = absl::Seconds(120);
+
+// Forwards to the adapter store once it exists (the store needs the engine's spec).
+class ForwardingProvider final : public AdapterProvider {
+ public:
+  absl::StatusOr<std::shared_ptr<const LoraWeights>> Acquire(const std::string& id) override {
+    return target->Acquire(id);
+  }
+  absl::StatusOr<std::shared_ptr<const LoraWeights>> AcquireIfResident(
+      const std::string& id) override {
+    return target->AcquireIfResident(id);
+  }
+  AdapterProvider* target = nullptr;
+};
+
+// Collects a watch's events; thread-safe. Unwatches on destruction unless the watch ended.
+class RecordingWatcher final : public JobWatcher {
+ public:
+  ~RecordingWatcher() override {
+    if (manager_ != nullptr && end().ok()) manager_->Unwatch(watch_id_);
+  }
+  absl::Status Start(JobManager* manager, const std::string& job_id) {
+    absl::StatusOr<int64_t> id = manager->Watch(job_id, this);
+    if (!id.ok()) return id.status();
+    manager_ = manager;
+    watch_id_ = *id;
+    return absl::OkStatus();
+  }
+  void OnJobEvent(const v1::JobEvent& event) override {
+    absl::MutexLock lock(&mu_);
+    events_.push_back(event);
+  }
+  void OnWatchEnd(const absl::Status& status) override {
+    absl::MutexLock lock(&mu_);
+    end_ = status;
+  }
+  std::vector<v1::JobEvent> events() const {
+    absl::MutexLock lock(&mu_);
+    return events_;
+  }
+  absl::Status end() const {
+    absl::MutexLock lock(&mu_);
+    return end_;
+  }
+  // Waits until an event satisfies `pred`.
+  bool WaitFor(const std::function<bool(const v1::JobEvent&)>& pred, absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto seen = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      for (const v1::JobEvent& e : events_) {
+        if (pred(e)) return true;
+      }
+      return false;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&seen), timeout);
+  }
+
+ private:
+  JobManager* manager_ = nullptr;
+  int64_t watch_id_ = 0;
+  mutable absl::Mutex mu_;
+  std::vector<v1::JobEvent> events_ ABSL_GUARDED_BY(mu_);
+  absl::Status end_ ABSL_GUARDED_BY(mu_);
+};
+
+std::string Repeat(const std::string& line, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) absl::StrAppend(&out, line, "\n");
+  return out;
+}
+
+const std::string kMappingLine = R"({"prompt": "a", "completion": "b c"})";
+
+v1::CreateJobRequest Request(const std::string& adapter_id, const std::string& jsonl,
+                             uint32_t max_steps) {
+  v1::CreateJobRequest request;
+  request.set_adapter_id(adapter_id);
+  request.mutable_dataset()->set_inline_jsonl(jsonl);
+  v1::Hyperparameters* hp = request.mutable_hyperparameters();
+  if (max_steps > 0) hp->set_max_steps(max_steps);
+  hp->set_max_seq_len(64);
+  hp->set_seed(11);
+  return request;
+}
+
+class JobManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    lorad::testing::TinyModelOptions model;
+    model.weight_type = DType::kQ4_1;
+    const std::string model_path = dir_.File("tiny.gguf");
+    ASSERT_TRUE(lorad::testing::WriteTinyGguf(model, model_path).ok());
+    fs::create_directories(dir_.File("data/adapters"));
+    EngineOptions engine_options;
+    engine_options.model_path = model_path;
+    engine_options.num_threads = 1;
+    engine_options.kv_cache_bytes = int64_t{16} << 20;
+    engine_options.adapters = &provider_;
+    absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(engine_options);
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    engine_ = *std::move(engine);
+    ASSERT_NO_FATAL_FAILURE(NewAdapterStore());
+  }
+
+  void TearDown() override {
+    manager_.reset();
+    engine_.reset();
+  }
+
+  // A fresh adapter store (as after a daemon restart).
+  void NewAdapterStore() {
+    adapters::AdapterStoreOptions options;
+    options.adapter_root = dir_.File("data/adapters");
+    options.base = engine_->spec();
+    absl::StatusOr<std::unique_ptr<adapters::AdapterStore>> store =
+        adapters::AdapterStore::Create(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    provider_.target = store->get();
+    store_ = *std::move(store);
+  }
+
+  JobManagerOptions Options() {
+    JobManagerOptions options;
+    options.data_dir = dir_.File("data");
+    options.adapter_root = dir_.File("data/adapters");
+    options.engine = engine_.get();
+    options.adapters = store_.get();
+    options.base_model_name = "tiny";
+    options.max_dataset_bytes = 4096;
+    options.max_queued_jobs = 4;
+    options.checkpoint_every_steps = 5;
+    options.train_threads = 1;
+    options.train_max_pause = absl::Milliseconds(20);
+    return options;
+  }
+
+  void StartManager(const JobManagerOptions& options) {
+    absl::StatusOr<std::unique_ptr<JobManager>> manager = JobManager::Create(options);
+    ASSERT_TRUE(manager.ok()) << manager.status();
+    manager_ = *std::move(manager);
+  }
+
+  v1::Job MustCreate(const v1::CreateJobRequest& request) {
+    absl::StatusOr<v1::Job> job = manager_->CreateJob(request);
+    EXPECT_TRUE(job.ok()) << job.status();
+    return job.ok() ? *job : v1::Job();
+  }
+
+  v1::Job WaitDone(const std::string& job_id) {
+    absl::StatusOr<v1::Job> job = manager_->WaitForTerminal(job_id, kJobTimeout);
+    EXPECT_TRUE(job.ok()) << job.status();
+    return job.ok() ? *job : v1::Job();
+  }
+
+  // Greedy generation of `prompt` through the engine, until EOS or 8 tokens.
+  std::string Generate(const std::string& adapter_id, const std::string& prompt) {
+    struct Sink : GenerateSink {
+      void OnOutput(GenerateOutput out) override {
+        text += out.text;
+        if (out.finished) done.set_value(out.status);
+      }
+      std::string text;
+      std::promise<absl::Status> done;
+    };
+    auto sink = std::make_shared<Sink>();
+    std::future<absl::Status> done = sink->done.get_future();
+    GenerateRequest request;
+    request.adapter_id = adapter_id;
+    request.prompt = prompt;
+    request.sampling.temperature = 0.0f;
+    request.sampling.max_new_tokens = 8;
+    absl::Status submitted = engine_->Submit(request, sink);
+    EXPECT_TRUE(submitted.ok()) << submitted;
+    if (!submitted.ok()) return "";
+    absl::Status status = done.get();
+    EXPECT_TRUE(status.ok()) << status;
+    return sink->text;
+  }
+
+  std::string AdapterDir(const std::string& job_id) {
+    return dir_.File("data/adapters/" + JobAdapterSource(job_id));
+  }
+
+  lorad::testing::ScopedTempDir dir_;
+  ForwardingProvider provider_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<adapters::AdapterStore> store_;
+  std::unique_ptr<JobManager> manager_;
+};
+
+TEST_F(JobManagerTest, RequestErrors) {
+  JobManagerOptions options = Options();
+  ASSERT_NO_FATAL_FAILURE(StartManager(options));
+  auto code = [&](const v1::CreateJobRequest& r) { return manager_->CreateJob(r).status(); };
+
+  v1::CreateJobRequest bad = Request("bad id", kMappingLine, 2);
+  EXPECT_THAT(code(bad).message(), HasSubstr("adapter_id"));
+  EXPECT_EQ(code(bad).code(), absl::StatusCode::kInvalidArgument);
+
+  bad = Request("x", kMappingLine, 2);
+  bad.mutable_hyperparameters()->set_lr_scheduler("sawtooth");
+  EXPECT_THAT(code(bad).message(), HasSubstr("hyperparameters.lr_scheduler"));
+
+  bad = Request("x", kMappingLine, 2);
+  bad.mutable_dataset()->Clear();
+  EXPECT_EQ(code(bad).code(), absl::StatusCode::kInvalidArgument);
+
+  bad = Request("x", std::string(5000, ' '), 2);  // over max_dataset_bytes (4096)
+  EXPECT_EQ(code(bad).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(code(bad).message(), HasSubstr("max_dataset_bytes"));
+
+  bad = Request("x", "", 2);
+  bad.mutable_dataset()->set_path("/etc/passwd");
+  EXPECT_EQ(code(bad).code(), absl::StatusCode::kInvalidArgument);
+  bad.mutable_dataset()->set_path("../tiny.gguf");
+  EXPECT_EQ(code(bad).code(), absl::StatusCode::kInvalidArgument);
+  bad.mutable_dataset()->set_path("missing.jsonl");
+  EXPECT_EQ(code(bad).code(), absl::StatusCode::kNotFound);
+
+  EXPECT_EQ(manager_->GetJob("job-nope").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(manager_->CancelJob("job-nope").status().code(), absl::StatusCode::kNotFound);
+  RecordingWatcher watcher;
+  EXPECT_EQ(manager_->Watch("job-nope", &watcher).status().code(), absl::StatusCode::kNotFound);
+
+  // A dataset file under the data root works.
+  std::ofstream(dir_.File("data/train.jsonl")) << Repeat(kMappingLine, 4);
+  v1::CreateJobRequest from_file = Request("from-file", "", 2);
+  from_file.mutable_dataset()->set_path("train.jsonl");
+  v1::Job job = MustCreate(from_file);
+  EXPECT_EQ(job.state(), v1::JOB_STATE_VALIDATING);
+  EXPECT_EQ(job.hyperparameters().rank(), 8u);  // effective values are reported
+  EXPECT_EQ(job.hyperparameters().seed(), 11u);
+  // The adapter id is taken while the job is unfinished.
+  EXPECT_EQ(code(Request("from-file", kMappingLine, 2)).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(WaitDone(job.job_id()).state(), v1::JOB_STATE_SUCCEEDED);
+  // ... and once it is registered.
+  EXPECT_EQ(code(Request("from-file", kMappingLine, 2)).code(), absl::StatusCode::kAlreadyExists);
+  // Cancelling a succeeded job is refused.
+  EXPECT_EQ(manager_->CancelJob(job.job_id()).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(JobManagerTest, BadDatasetsFailInValidatingNamingTheLine) {
+  ASSERT_NO_FATAL_FAILURE(StartManager(Options()));
+  const std::string long_completion =
+      R"({"prompt": "a", "completion": ")" + std::string(200, 'z') + R"("})";
+  struct Case {
+    std::string jsonl;
+    std::string expected;
+  };
+  const Case cases[] = {
+      {"", "empty"},
+      {"\n\n", "empty"},
+      {Repeat(kMappingLine, 2) + "not json\n", "line 3"},
+      {kMappingLine + "\n" + R"({"prompt": "a", "answer": "b"})" + "\n", "line 2"},
+      {R"({"text": 5})" + std::string("\n"), "line 1"},
+      {kMappingLine + "\n" + long_completion + "\n", "line 2"},  // > max_seq_len 64
+  };
+  int n = 0;
+  for (const Case& c : cases) {
+    v1::Job job = MustCreate(Request(absl::StrCat("bad-", n++), c.jsonl, 2));
+    v1::Job done = WaitDone(job.job_id());
+    EXPECT_EQ(done.state(), v1::JOB_STATE_FAILED) << c.expected;
+    EXPECT_THAT(done.error(), HasSubstr(c.expected));
+    EXPECT_THAT(done.error(), HasSubstr("dataset"));
+    EXPECT_FALSE(done.has_start_time());  // never ran
+    EXPECT_TRUE(done.has_end_time());
+  }
+}
+
+TEST_F(JobManagerTest, CancelStopsWithinAStepAndWritesNoAdapter) {
+  ASSERT_NO_FATAL_FAILURE(StartManager(Options()));
+  v1::Job job = MustCreate(Request("never", Repeat(kMappingLine, 4), 1000000));
+  RecordingWatcher watcher;
+  ASSERT_TRUE(watcher.Start(manager_.get(), job.job_id()).ok());
+  ASSERT_TRUE(watcher.WaitFor([](const v1::JobEvent& e) { return e.progress().step() >= 3; },
+                              absl::Seconds(60)));
+  absl::StatusOr<v1::Job> cancelled = manager_->CancelJob(job.job_id());
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  const absl::Time asked = absl::Now();
+  v1::Job done = WaitDone(job.job_id());
+  EXPECT_LT(absl::Now() - asked, absl::Seconds(5));
+  EXPECT_EQ(done.state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_LT(done.progress().step(), 1000000u);
+  EXPECT_FALSE(fs::exists(AdapterDir(job.job_id())));
+  EXPECT_FALSE(store_->Get("never").ok());
+  // Cancelling again is a no-op.
+  absl::StatusOr<v1::Job> again = manager_->CancelJob(job.job_id());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->state(), v1::JOB_STATE_CANCELLED);
+  // The watcher saw the snapshot first and the cancellation last.
+  std::vector<v1::JobEvent> events = watcher.events();
+  ASSERT_GE(events.size(), 3u);
+  EXPECT_EQ(events.front().state_change().previous(), v1::JOB_STATE_UNSPECIFIED);
+  EXPECT_EQ(events.back().state_change().state(), v1::JOB_STATE_CANCELLED);
+}
+
+TEST_F(JobManagerTest, QueueIsBoundedAndQueuedJobsCancelAtOnce) {
+  JobManagerOptions options = Options();
+  options.max_queued_jobs = 1;
+  ASSERT_NO_FATAL_FAILURE(StartManager(options));
+  v1::Job running = MustCreate(Request("long", Repeat(kMappingLine, 4), 1000000));
+  RecordingWatcher watcher;
+  ASSERT_TRUE(watcher.Start(manager_.get(), running.job_id()).ok());
+  ASSERT_TRUE(
+      watcher.WaitFor([](const v1::JobEvent& e) { return e.has_progress(); }, absl::Seconds(60)));
+  v1::Job queued = MustCreate(Request("next", Repeat(kMappingLine, 4), 2));
+  EXPECT_EQ(manager_->CreateJob(Request("third", kMappingLine, 2)).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  absl::StatusOr<v1::Job> cancelled = manager_->CancelJob(queued.job_id());
+  ASSERT_TRUE(cancelled.ok());
+  EXPECT_EQ(cancelled->state(), v1::JOB_STATE_CANCELLED);  // at once: it never ran
+  EXPECT_EQ(manager_->GetJob(queued.job_id())->state(), v1::JOB_STATE_CANCELLED);
+  ASSERT_TRUE(manager_->CancelJob(running.job_id()).ok());
+  EXPECT_EQ(WaitDone(running.job_id()).state(), v1::JOB_STATE_CANCELLED);
+
+  absl::StatusOr<JobPage> page = manager_->ListJobs(v1::JOB_STATE_CANCELLED, "", 10);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->jobs.size(), 2u);
+  EXPECT_EQ(page->jobs[0].job_id(), queued.job_id());  // newest first
+}
+
+TEST_F(JobManagerTest, LearnsAMappingAndServesTheAdapter) {
+  ASSERT_NO_FATAL_FAILURE(StartManager(Options()));
+  v1::CreateJobRequest request = Request("mapping", Repeat(kMappingLine, 8), 40);
+  v1::Hyperparameters* hp = request.mutable_hyperparameters();
+  for (const char* m :
+       {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}) {
+    hp->add_target_modules(m);
+  }
+  hp->set_learning_rate(1e-2f);
+  hp->set_checkpoint_every_steps(10);
+  const std::string base_text = Generate("", "a");
+  v1::Job job = MustCreate(request);
+  RecordingWatcher watcher;
+  ASSERT_TRUE(watcher.Start(manager_.get(), job.job_id()).ok());
+  v1::Job done = WaitDone(job.job_id());
+  ASSERT_EQ(done.state(), v1::JOB_STATE_SUCCEEDED) << done.error();
+  EXPECT_EQ(done.progress().step(), 40u);
+  EXPECT_EQ(done.progress().total_steps(), 40u);
+  EXPECT_EQ(done.num_examples(), 8u);
+  EXPECT_GT(done.progress().tokens_seen(), 0u);
+  EXPECT_EQ(done.adapter_source(), JobAdapterSource(job.job_id()));
+  EXPECT_EQ(done.last_checkpoint(), "jobs/" + job.job_id() + "/checkpoints/step-00000040");
+
+  // Loss went down; the events came in order and ended with SUCCEEDED.
+  std::vector<float> losses;
+  int checkpoints = 0;
+  for (const v1::JobEvent& e : watcher.events()) {
+    if (e.has_progress()) {
+      EXPECT_EQ(e.progress().step(), losses.size() + 1);
+      losses.push_back(e.progress().loss());
+    }
+    checkpoints += e.has_checkpoint();
+  }
+  ASSERT_EQ(losses.size(), 40u);
+  EXPECT_LT(losses.back(), 0.25f * losses.front());
+  EXPECT_EQ(checkpoints, 4);
+  EXPECT_EQ(watcher.events().back().state_change().state(), v1::JOB_STATE_SUCCEEDED);
+  // Only the two newest checkpoints are kept; the adapter is a complete PEFT directory.
+  const std::string job_dir = dir_.File("data/jobs/" + job.job_id());
+  EXPECT_FALSE(fs::exists(job_dir + "/checkpoints/step-00000020"));
+  EXPECT_TRUE(fs::exists(job_dir + "/checkpoints/step-00000030"));
+  EXPECT_TRUE(fs::exists(AdapterDir(job.job_id()) + "/adapter_config.json"));
+  EXPECT_TRUE(fs::exists(AdapterDir(job.job_id()) + "/adapter_model.safetensors"));
+  EXPECT_FALSE(fs::exists(dir_.File("data/adapters/finetuned/.tmp-" + job.job_id())));
+
+  // The adapter is servable at once and produces the mapping.
+  ASSERT_TRUE(store_->Get("mapping").ok());
+  EXPECT_EQ(Generate("mapping", "a"), "b c");
+  EXPECT_NE(base_text, "b c");
+}
+
+TEST_F(JobManagerTest, ResumesAfterRestartToTheSameResult) {
+  const std::string jsonl =
+      Repeat(kMappingLine, 4) + Repeat(R"({"prompt": "x", "completion": "y"})", 4);
+  auto request = [&](const std::string& id) {
+    v1::CreateJobRequest r = Request(id, jsonl, 300);
+    r.mutable_hyperparameters()->set_checkpoint_every_steps(4);
+    r.mutable_hyperparameters()->set_learning_rate(1e-3f);
+    r.mutable_hyperparameters()->set_dropout(0.1f);
+    r.mutable_hyperparameters()->set_batch_size(2);
+    return r;
+  };
+  ASSERT_NO_FATAL_FAILURE(StartManager(Options()));
+  // The reference: the same job, uninterrupted.
+  v1::Job reference = MustCreate(request("straight"));
+  ASSERT_EQ(WaitDone(reference.job_id()).state(), v1::JOB_STATE_SUCCEEDED);
+
+  v1::Job job = MustCreate(request("resumed"));
+  RecordingWatcher watcher;
+  ASSERT_TRUE(watcher.Start(manager_.get(), job.job_id()).ok());
+  ASSERT_TRUE(watcher.WaitFor(
+      [](const v1::JobEvent& e) { return e.has_progress() && e.progress().step() >= 10; },
+      absl::Seconds(60)));
+  manager_->Shutdown();  // as on SIGTERM
+  EXPECT_EQ(watcher.end().code(), absl::StatusCode::kUnavailable);
+  v1::Job stopped = *manager_->GetJob(job.job_id());
+  ASSERT_EQ(stopped.state(), v1::JOB_STATE_RUNNING);  // not cancelled
+  ASSERT_LT(stopped.progress().step(), 300u) << "the job finished before the restart";
+  ASSERT_FALSE(stopped.last_checkpoint().empty());
+  const std::string checkpoint = stopped.last_checkpoint();
+  const uint64_t checkpoint_step = std::stoull(checkpoint.substr(checkpoint.rfind('-') + 1));
+  manager_.reset();
+
+  NewAdapterStore();  // a restarted daemon starts with an empty registry
+  // A crash mid-save leaves a temporary directory behind; it is ignored.
+  fs::create_directories(dir_.File("data/jobs/" + job.job_id() + "/checkpoints/step-00009999.tmp"));
+  ASSERT_NO_FATAL_FAILURE(StartManager(Options()));
+  EXPECT_TRUE(store_->Get("straight").ok());  // succeeded jobs' adapters are registered again
+  RecordingWatcher after;
+  ASSERT_TRUE(after.Start(manager_.get(), job.job_id()).ok());
+  v1::Job done = WaitDone(job.job_id());
+  ASSERT_EQ(done.state(), v1::JOB_STATE_SUCCEEDED) << done.error();
+  EXPECT_EQ(done.progress().step(), 300u);
+  uint64_t first_step = 0;
+  for (const v1::JobEvent& e : after.events()) {
+    if (e.has_progress()) {
+      first_step = e.progress().step();
+      break;
+    }
+  }
+  EXPECT_EQ(first_step, checkpoint_step + 1);  // continued, not from 0
+  EXPECT_FALSE(
+      fs::exists(dir_.File("data/jobs/" + job.job_id() + "/checkpoints/step-00009999.tmp")));
+
+  auto read = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  };
+  const std::string a = read(AdapterDir(reference.job_id()) + "/adapter_model.safetensors");
+  const std::string b = read(AdapterDir(job.job_id()) + "/adapter_model.safetensors");
+  ASSERT_FALSE(a.empty());
+  EXPECT_TRUE(a == b) << "the resumed run's adapter differs from the uninterrupted run's";
+}
+
+}  // namespace
+}  // namespace lorad::server
