@@ -172,7 +172,7 @@ void LlamaModel::Attention(const ForwardBatch& b, KvCache& cache, int32_t layer,
           }
           vec::AxpyF16(vs, val, out, hd);
           vec::RoundToFp16(out, hd);
-          sum = sum * ms + vs;
+          sum = std::fma(sum, ms, vs);  // fused, as llama.cpp's compiled S = S*ms + vs
         }
         const float inv = 1.0f / sum;
         for (int32_t d = 0; d < hd; ++d) out[d] *= inv;

@@ -1,5 +1,7 @@
 #include "engine/model/vec_math.h"
 
+#include <immintrin.h>
+
 #include <cmath>
 
 #define LORAD_MULTIVERSION \
@@ -8,14 +10,82 @@
 namespace lorad::vec {
 
 LORAD_MULTIVERSION void RmsNorm(const float* x, const float* w, float eps, int64_t n, float* y) {
-  float ss = 0.0f;
-  for (int64_t i = 0; i < n; ++i) ss += x[i] * x[i];
-  const float scale = 1.0f / std::sqrt(ss / static_cast<float>(n) + eps);
+  // As ggml's rms_norm: fp32 squares summed in order in double, the mean rounded to fp32. A
+  // one-ulp change here moves Q8 activation rounding downstream, so the order is kept exact.
+  double ss = 0.0;
+  for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(x[i] * x[i]);
+  const float mean = static_cast<float>(ss / static_cast<double>(n));
+  const float scale = 1.0f / std::sqrt(mean + eps);
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
 }
 
-LORAD_MULTIVERSION void SiluMul(float* g, const float* u, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+namespace {
+
+// exp(x) as ggml's vectorized expf (the AVX-512 ggml_v_expf, adapted from Arm's optimized
+// routines; max error 1.45 ulp + 0.5): x = n ln2 + b with n = round(x / ln2), a degree-5
+// polynomial for exp(b), scaled by 2^n. Every step is one IEEE operation or one fused
+// multiply-add, so this scalar form and ExpAvx2 below give the same bits.
+constexpr float kExpShift = 0x1.8p23f, kLog2e = 0x1.715476p+0f, kLn2Hi = 0x1.62e4p-1f,
+                kLn2Lo = 0x1.7f7d1cp-20f, kC1 = 0x1.ffffecp-1f, kC2 = 0x1.fffdb6p-2f,
+                kC3 = 0x1.555e66p-3f, kC4 = 0x1.573e2ep-5f, kC5 = 0x1.0e4020p-7f;
+
+float ExpScalar(float x) {
+  const float n = std::fma(x, kLog2e, kExpShift) - kExpShift;
+  const float b = std::fma(-n, kLn2Lo, std::fma(-n, kLn2Hi, x));
+  const float u = b * b;
+  const float j = std::fma(std::fma(std::fma(kC5, b, kC4), u, std::fma(kC3, b, kC2)), u,
+                           std::fma(kC1, b, 1.0f));
+  if (std::isnan(n)) return n;
+  if (std::fabs(n) > 192.0f) return n <= 0.0f ? 0.0f : INFINITY;
+  return std::ldexp(j, static_cast<int>(n));
+}
+
+const bool kHasAvx2Fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+
+// Eight lanes of ExpScalar; false (nothing written) when a lane needs 2^n outside the normal
+// range (|n| > 126), which the caller then computes with ExpScalar.
+__attribute__((target("avx2,fma"))) bool ExpAvx2(__m256 x, __m256* out) {
+  const __m256 shift = _mm256_set1_ps(kExpShift);
+  const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(kLog2e), shift);
+  const __m256 n = _mm256_sub_ps(z, shift);
+  const __m256 abs_n = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), n);
+  if (_mm256_movemask_ps(_mm256_cmp_ps(abs_n, _mm256_set1_ps(126.0f), _CMP_GT_OQ)) != 0) {
+    return false;
+  }
+  const __m256 b =
+      _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Lo), _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Hi), x));
+  const __m256 u = _mm256_mul_ps(b, b);
+  const __m256 p45 = _mm256_fmadd_ps(_mm256_set1_ps(kC5), b, _mm256_set1_ps(kC4));
+  const __m256 p23 = _mm256_fmadd_ps(_mm256_set1_ps(kC3), b, _mm256_set1_ps(kC2));
+  const __m256 p01 = _mm256_fmadd_ps(_mm256_set1_ps(kC1), b, _mm256_set1_ps(1.0f));
+  const __m256 j = _mm256_fmadd_ps(_mm256_fmadd_ps(p45, u, p23), u, p01);
+  // 2^n as a float: n + 127 in the exponent field.
+  const __m256i e =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  *out = _mm256_mul_ps(j, _mm256_castsi256_ps(e));
+  return true;
+}
+
+__attribute__((target("avx2,fma"))) void SiluMulAvx2(float* g, const float* u, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = _mm256_loadu_ps(g + i);
+    __m256 e;
+    if (!ExpAvx2(_mm256_sub_ps(_mm256_setzero_ps(), x), &e)) {
+      for (int k = 0; k < 8; ++k) g[i + k] = g[i + k] / (1.0f + ExpScalar(-g[i + k])) * u[i + k];
+      continue;
+    }
+    const __m256 silu = _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+    _mm256_storeu_ps(g + i, _mm256_mul_ps(silu, _mm256_loadu_ps(u + i)));
+  }
+  for (; i < n; ++i) g[i] = g[i] / (1.0f + ExpScalar(-g[i])) * u[i];
+}
+
+}  // namespace
+
+void SiluMul(float* g, const float* u, int64_t n) {
+  if (kHasAvx2Fma) return SiluMulAvx2(g, u, n);
+  for (int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + ExpScalar(-g[i])) * u[i];
 }
 
 LORAD_MULTIVERSION float Dot(const float* a, const float* b, int64_t n) {

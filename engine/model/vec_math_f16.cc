@@ -30,22 +30,31 @@ LORAD_F16C void RoundToFp16Avx2(float* x, int64_t n) {
   for (; i < n; ++i) x[i] = Fp16ToFp32(Fp32ToFp16(x[i]));
 }
 
+// DotF16 sums in one fixed order, that of ggml's fp16 dot on AVX-512 (llama.cpp's reference
+// build): per 64-element chunk, four 16-lane fp32 accumulators (lane l of accumulator j takes
+// element 16j + l); after the chunks, (acc0 + acc2) + (acc1 + acc3), then the 16 lanes halved
+// pairwise (8, 4), then (l0 + l2) + (l1 + l3); the n % 64 tail is added in double. With `a`
+// fp16-representable (attention rounds queries to fp16) every product is exact in fp32, so
+// FMA and multiply-then-add agree and both paths below give the same bits.
 LORAD_F16C float DotF16Avx2(const float* a, const uint16_t* b, int64_t n) {
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m256 b0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i)));
-    const __m256 b1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i + 8)));
-    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), b0, acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), b1, acc1);
+  __m256 acc[8];  // accumulator j: lanes 0-7 in acc[2j], lanes 8-15 in acc[2j + 1]
+  for (__m256& v : acc) v = _mm256_setzero_ps();
+  const int64_t chunks_end = n & ~int64_t{63};
+  for (int64_t i = 0; i < chunks_end; i += 64) {
+    for (int k = 0; k < 8; ++k) {
+      const __m256 bk =
+          _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i + 8 * k)));
+      acc[k] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8 * k), bk, acc[k]);
+    }
   }
-  __m256 acc = _mm256_add_ps(acc0, acc1);
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-  s = _mm_hadd_ps(s, s);
-  s = _mm_hadd_ps(s, s);
-  float r = _mm_cvtss_f32(s);
-  for (; i < n; ++i) r += a[i] * Fp16ToFp32(b[i]);
-  return r;
+  const __m256 lo = _mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6]));
+  const __m256 hi = _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7]));
+  const __m256 v8 = _mm256_add_ps(hi, lo);
+  const __m128 v4 = _mm_add_ps(_mm256_extractf128_ps(v8, 1), _mm256_castps256_ps128(v8));
+  const __m128 v2 = _mm_add_ps(v4, _mm_movehl_ps(v4, v4));  // (l0 + l2, l1 + l3)
+  double r = _mm_cvtss_f32(_mm_add_ss(v2, _mm_movehdup_ps(v2)));
+  for (int64_t i = chunks_end; i < n; ++i) r += a[i] * Fp16ToFp32(b[i]);
+  return static_cast<float>(r);
 }
 
 LORAD_F16C void AxpyF16Avx2(float a, const uint16_t* x, float* y, int64_t n) {
@@ -72,9 +81,21 @@ void RoundToFp16(float* x, int64_t n) {
 
 float DotF16(const float* a, const uint16_t* b, int64_t n) {
   if (kHasF16c) return DotF16Avx2(a, b, n);
-  float r = 0.0f;
-  for (int64_t i = 0; i < n; ++i) r += a[i] * Fp16ToFp32(b[i]);
-  return r;
+  // The summation order of DotF16Avx2, spelled out per lane.
+  float acc[4][16] = {};
+  const int64_t chunks_end = n & ~int64_t{63};
+  for (int64_t i = 0; i < chunks_end; i += 64) {
+    for (int j = 0; j < 4; ++j) {
+      for (int l = 0; l < 16; ++l) acc[j][l] += a[i + 16 * j + l] * Fp16ToFp32(b[i + 16 * j + l]);
+    }
+  }
+  float v[16];
+  for (int l = 0; l < 16; ++l) v[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+  for (int l = 0; l < 8; ++l) v[l] = v[l + 8] + v[l];
+  for (int l = 0; l < 4; ++l) v[l] = v[l + 4] + v[l];
+  double r = (v[0] + v[2]) + (v[1] + v[3]);
+  for (int64_t i = chunks_end; i < n; ++i) r += a[i] * Fp16ToFp32(b[i]);
+  return static_cast<float>(r);
 }
 
 void AxpyF16(float a, const uint16_t* x, float* y, int64_t n) {

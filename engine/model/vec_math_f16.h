@@ -1,6 +1,6 @@
 // fp16 vector primitives for the KV cache: keys and values are stored as IEEE fp16 (as
 // llama.cpp's default KV cache), halving its memory. F16C/AVX2 when the CPU has them, picked
-// at run time; a portable scalar path otherwise. Results are identical up to summation order.
+// at run time; a portable scalar path otherwise. Both paths give identical results.
 #pragma once
 
 #include <cstdint>
@@ -11,7 +11,8 @@ namespace lorad::vec {
 void ToFp16(const float* x, uint16_t* y, int64_t n);
 // x[i] = fp32(fp16(x[i])): the value fp16 storage would keep.
 void RoundToFp16(float* x, int64_t n);
-// sum_i a[i] * fp32(b[i]).
+// sum_i a[i] * fp32(b[i]), summed in the fixed order of ggml's AVX-512 fp16 dot (see the .cc),
+// so that attention scores equal llama.cpp's bit for bit when a[] holds fp16 values.
 float DotF16(const float* a, const uint16_t* b, int64_t n);
 // y[i] += a * fp32(x[i]).
 void AxpyF16(float a, const uint16_t* x, float* y, int64_t n);

@@ -8,6 +8,7 @@
 #include <future>
 
 #include "engine/engine.h"
+#include "engine/kernels/cpu_isa.h"
 #include "engine/kernels/thread_pool.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "gtest/gtest.h"
@@ -16,6 +17,13 @@
 
 namespace lorad {
 namespace {
+
+// On x86 SIMD CPUs the forward reproduces llama.cpp's CPU arithmetic operation for operation
+// (Q8_1/Q8_0 activations with fp16 scales, RMSNorm summed in double, ggml's expf in SwiGLU,
+// fused RoPE rotations, fp16 attention summed in ggml's order), so its logits equal the
+// reference's bit for bit. The scalar kernels compute in fp32 without activation rounding and
+// only track the reference approximately.
+bool BitExactExpected() { return kernels::ActiveIsa() != kernels::Isa::kScalar; }
 
 nlohmann::json LoadReference(const std::string& name) {
   const char* root = std::getenv("LORAD_SOURCE_DIR");
@@ -137,12 +145,14 @@ TEST_F(LlamaCppReferenceTest, LogitsTrackLlamaCppAlongItsContinuation) {
   std::printf("teacher-forced: %d/%d steps agree; worst first-position top-5 logit diff %.4f\n",
               agreed, compared, worst_top5);
   EXPECT_GE(compared, 300);
-  // Measured 0.42 on AVX-512 (logits around 17); the bound leaves room for other ISAs.
-  EXPECT_LT(worst_top5, 1.0);
+  // 0 on x86 SIMD (the reference's logits are stored with 6 decimals); 0.53 with the
+  // scalar kernels (logits around 17).
+  EXPECT_LT(worst_top5, BitExactExpected() ? 1e-4 : 1.0);
 }
 
-// Free-running greedy generation through the engine equals llama.cpp's, token for token, for
-// every prompt up to llama.cpp's first near-tie (top-1/top-2 margin under 0.5 logits).
+// Free-running greedy generation through the engine equals llama.cpp's, token for token: for
+// every prompt up to llama.cpp's first near-tie (top-1/top-2 margin under 0.5 logits), and on
+// x86 SIMD for every prompt for at least 32 tokens (or to llama.cpp's end of generation).
 TEST_F(LlamaCppReferenceTest, GreedyContinuationsEqualLlamaCpp) {
   const nlohmann::json ref = LoadReference("greedy.json");
   int prompts_with_32 = 0;
@@ -158,14 +168,17 @@ TEST_F(LlamaCppReferenceTest, GreedyContinuationsEqualLlamaCpp) {
     size_t same = 0;
     while (same < got.size() && same < want.size() && got[same] == want[same]) ++same;
     EXPECT_GE(same, decisive) << p["prompt"];
-    if (same >= 32 || same == want.size()) ++prompts_with_32;
+    const bool equal_32 = same >= 32 || same == want.size();
+    if (BitExactExpected()) EXPECT_TRUE(equal_32) << p["prompt"] << " parts at token " << same;
+    if (equal_32) ++prompts_with_32;
     std::printf("%-40.40s equal for %zu/%zu tokens (first near-tie at %zu)\n",
                 p["prompt"].get<std::string>().c_str(), same, want.size(), decisive);
   }
   std::printf("%d prompts equal for >= 32 tokens (or to llama.cpp's end of generation)\n",
               prompts_with_32);
-  // 6 of 12 on the development machine; most others part at a near-tie of under 0.01 logits.
-  EXPECT_GE(prompts_with_32, 4);
+  // All 12 (each for all of its tokens) on x86 SIMD. Issue 3's acceptance bar is 8 of 12; the
+  // scalar kernels part from the reference at near-ties of under 0.01 logits.
+  EXPECT_GE(prompts_with_32, BitExactExpected() ? static_cast<int>(ref["prompts"].size()) : 4);
 }
 
 }  // namespace
