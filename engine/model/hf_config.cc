@@ -52,10 +52,14 @@ class ConfigReader {
   const std::string& path_;
 };
 
+// RoPE scaling: transformers < 5 writes a top-level "rope_scaling" object; transformers >= 5
+// writes "rope_parameters" {rope_type, rope_theta, factor, ...} instead.
 absl::Status ReadRopeScaling(const json& j, const ConfigReader& r, ModelSpec* s) {
-  if (!j.contains("rope_scaling") || j["rope_scaling"].is_null()) return absl::OkStatus();
-  const json& rs = j["rope_scaling"];
-  if (!rs.is_object()) return r.Invalid("rope_scaling is not an object");
+  const char* key = "rope_scaling";
+  if (!j.contains(key) || j[key].is_null()) key = "rope_parameters";
+  if (!j.contains(key) || j[key].is_null()) return absl::OkStatus();
+  const json& rs = j[key];
+  if (!rs.is_object()) return r.Invalid(absl::StrCat(key, " is not an object"));
   std::string type;
   for (const char* key : {"rope_type", "type"}) {
     if (rs.contains(key) && rs[key].is_string()) type = rs[key].get<std::string>();
@@ -116,7 +120,11 @@ absl::StatusOr<ModelSpec> ReadHfConfig(const std::string& config_path) {
                          r.Int("head_dim", s.num_heads > 0 ? s.hidden_size / s.num_heads : 0));
   LORAD_ASSIGN_OR_RETURN(s.max_position, r.Int("max_position_embeddings", 2048));
   LORAD_ASSIGN_OR_RETURN(s.rms_norm_eps, r.Float(j, "rms_norm_eps", 1e-6));
-  LORAD_ASSIGN_OR_RETURN(s.rope_theta, r.Float(j, "rope_theta", 10000.0));
+  // rope_theta: top level (transformers < 5) or inside rope_parameters (transformers >= 5).
+  const bool nested_theta = j.contains("rope_parameters") && j["rope_parameters"].is_object() &&
+                            j["rope_parameters"].contains("rope_theta");
+  LORAD_ASSIGN_OR_RETURN(s.rope_theta,
+                         r.Float(nested_theta ? j["rope_parameters"] : j, "rope_theta", 10000.0));
   LORAD_ASSIGN_OR_RETURN(s.tied_embeddings, r.Bool("tie_word_embeddings", false));
   LORAD_ASSIGN_OR_RETURN(const bool mlp_bias, r.Bool("mlp_bias", false));
   if (mlp_bias) return absl::UnimplementedError(config_path + ": mlp_bias is not supported");
