@@ -1,0 +1,24 @@
+// The CUDA side of the op layer in a build without CUDA (LORAD_WITH_CUDA=OFF): every CUDA
+// dispatch answers FAILED_PRECONDITION "built without CUDA".
+#include "engine/ops/ops_backends.h"
+
+namespace lorad::ops::internal {
+
+absl::Status CudaUsable() {
+  return absl::FailedPreconditionError(
+      "device cuda: built without CUDA (configure with -DLORAD_WITH_CUDA=ON)");
+}
+
+absl::Status ApplyLoraCuda(const OpContext&, DType, const void*, int64_t, void*, int64_t, int64_t,
+                           absl::Span<const LoraOpSegment>) {
+  return CudaUsable();
+}
+
+size_t ApplyLoraCudaWorkspaceBytes(int64_t, absl::Span<const LoraOpSegment>) { return 0; }
+
+absl::Status QuantMatMulCuda(const OpContext&, DType, const void*, int64_t, int64_t, int64_t, DType,
+                             const void*, int64_t, void*) {
+  return CudaUsable();
+}
+
+}  // namespace lorad::ops::internal

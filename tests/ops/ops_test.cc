@@ -1,0 +1,146 @@
+// The op layer on the CPU against the kernels' scalar references, its argument checks, and the
+// CUDA dispatch point: "built without CUDA" / "no CUDA device" in builds and on machines that
+// cannot run the CUDA kernels (the CUDA results themselves are checked in ops_cuda_test.cc).
+#include <random>
+#include <vector>
+
+#include "engine/kernels/cuda/cuda_available.h"
+#include "engine/kernels/quant_matmul.h"
+#include "engine/kernels/segmented_lora.h"
+#include "engine/ops/lora_op.h"
+#include "engine/ops/quant_matmul_op.h"
+#include "engine/quant/quantize.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace lorad::ops {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::vector<float> Random(size_t n, std::mt19937& rng) {
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+struct Adapter {
+  int32_t rank;
+  std::vector<float> a, b;
+};
+
+TEST(LoraOpTest, CpuMatchesTheReferenceWithGapsAndMixedRanks) {
+  std::mt19937 rng(5);
+  for (auto [d_in, d_out] : {std::pair{64, 96}, std::pair{576, 192}, std::pair{33, 17}}) {
+    const int64_t tokens = 23;
+    std::vector<Adapter> adapters;
+    for (int32_t r : {1, 8, 16, 64}) {
+      adapters.push_back({r, Random(r * d_in, rng), Random(d_out * r, rng)});
+    }
+    // Segments with base-only gaps and an empty one.
+    const int64_t bounds[][2] = {{0, 3}, {5, 5}, {5, 12}, {15, 23}};
+    std::vector<LoraOpSegment> segs;
+    std::vector<kernels::LoraSegment> ref;
+    for (int i = 0; i < 4; ++i) {
+      const Adapter& ad = adapters[i];
+      segs.push_back(
+          {bounds[i][0], bounds[i][1], ad.rank, 0.5f + i, DType::kF32, ad.a.data(), ad.b.data()});
+      ref.push_back(
+          {bounds[i][0], bounds[i][1], ad.rank, 0.5f + i, DType::kF32, ad.a.data(), ad.b.data()});
+    }
+    const std::vector<float> x = Random(tokens * d_in, rng);
+    std::vector<float> y = Random(tokens * d_out, rng), want = y;
+    kernels::SegmentedLoraReference(x.data(), d_in, want.data(), d_out, ref, nullptr, nullptr);
+    OpContext ctx;
+    std::vector<uint8_t> ws(ApplyLoraWorkspaceBytes(Device::kCpu, tokens, segs));
+    ctx.workspace = ws.data();
+    ctx.workspace_bytes = ws.size();
+    ASSERT_TRUE(ApplyLora(ctx, DType::kF32, x.data(), d_in, y.data(), d_out, tokens, segs).ok());
+    for (size_t i = 0; i < y.size(); ++i) {
+      ASSERT_NEAR(y[i], want[i], 1e-3f * (1.0f + std::abs(want[i]))) << i;
+    }
+  }
+}
+
+TEST(LoraOpTest, BadArgumentsAreInvalidArgument) {
+  std::vector<float> a(4 * 8, 1.0f), b(8 * 4, 1.0f), x(8 * 5), y(8 * 5);
+  OpContext ctx;
+  std::vector<uint8_t> ws(1 << 16);
+  ctx.workspace = ws.data();
+  ctx.workspace_bytes = ws.size();
+  auto run = [&](std::vector<LoraOpSegment> segs, DType act = DType::kF32) {
+    return ApplyLora(ctx, act, x.data(), 8, y.data(), 8, 5, segs);
+  };
+  const LoraOpSegment ok{0, 2, 4, 1.0f, DType::kF32, a.data(), b.data()};
+  EXPECT_TRUE(run({ok}).ok());
+  LoraOpSegment overlap = ok;
+  overlap.token_begin = 1;
+  overlap.token_end = 3;
+  EXPECT_THAT(run({ok, overlap}).message(), HasSubstr("overlaps"));
+  LoraOpSegment outside = ok;
+  outside.token_end = 6;
+  EXPECT_EQ(run({outside}).code(), absl::StatusCode::kInvalidArgument);
+  LoraOpSegment rank0 = ok;
+  rank0.rank = 0;
+  EXPECT_THAT(run({rank0}).message(), HasSubstr("rank 0"));
+  EXPECT_THAT(run({ok}, DType::kF16).message(), HasSubstr("F32 activations"));
+  ctx.workspace_bytes = 0;
+  EXPECT_THAT(run({ok}).message(), HasSubstr("workspace"));
+}
+
+TEST(QuantMatMulOpTest, CpuMatchesTheReference) {
+  std::mt19937 rng(9);
+  for (DType t : {DType::kQ4_1, DType::kQ8_0, DType::kNF4}) {
+    const int64_t rows = 40, cols = 128, m = 3;
+    const std::vector<float> wf = Random(rows * cols, rng), x = Random(m * cols, rng);
+    const size_t rb = RowBytes(t, cols);
+    std::vector<uint8_t> w(rows * rb);
+    for (int64_t r = 0; r < rows; ++r) {
+      ASSERT_TRUE(quant::QuantizeRow(t, wf.data() + r * cols, w.data() + r * rb, cols).ok());
+    }
+    std::vector<float> y(m * rows), want(m * rows);
+    kernels::QuantMatMulReference({t, rows, cols, w.data(), rb}, x.data(), m, want.data(), nullptr);
+    ASSERT_TRUE(
+        QuantMatMul(OpContext{}, t, w.data(), rb, rows, cols, DType::kF32, x.data(), m, y.data())
+            .ok());
+    // The kernels' contract: x rounded to int8 per 32 values for GGUF types, so
+    // |dy| <= sum_k |w_k| * amax32(x)_k / 254 (plus fp32 rounding).
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t r = 0; r < rows; ++r) {
+        double bound = 1e-4;
+        for (int64_t k = 0; k < cols; ++k) {
+          float amax = 0.0f;
+          for (int64_t j = k / 32 * 32; j < k / 32 * 32 + 32; ++j) {
+            amax = std::max(amax, std::abs(x[i * cols + j]));
+          }
+          bound += std::abs(wf[r * cols + k]) * 1.1 * amax / 254.0;
+        }
+        EXPECT_NEAR(y[i * rows + r], want[i * rows + r], bound) << DTypeName(t);
+      }
+    }
+    EXPECT_THAT(QuantMatMul(OpContext{}, t, w.data(), rb + 1, rows, cols, DType::kF32, x.data(), m,
+                            y.data())
+                    .message(),
+                HasSubstr("bytes"));
+  }
+}
+
+TEST(OpDispatchTest, CudaDeviceAnswersWhyItCannotRunHere) {
+  if (cuda::CudaDeviceCount() > 0) GTEST_SKIP() << "a CUDA device is present: see ops_cuda_test";
+  OpContext ctx;
+  ctx.device = Device::kCuda;
+  std::vector<uint16_t> x(64), y(64), a(64), b(64);
+  const LoraOpSegment seg{0, 1, 1, 1.0f, DType::kF16, a.data(), b.data()};
+  absl::Status s = ApplyLora(ctx, DType::kF16, x.data(), 64, y.data(), 64, 1, {seg});
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.message(),
+              HasSubstr(cuda::CudaKernelsBuilt() ? "no CUDA device" : "built without CUDA"));
+  std::vector<uint8_t> w(RowBytes(DType::kQ4_0, 64));
+  s = QuantMatMul(ctx, DType::kQ4_0, w.data(), w.size(), 1, 64, DType::kF16, x.data(), 1, y.data());
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(DeviceName(ctx.device)), "cuda");
+}
+
+}  // namespace
+}  // namespace lorad::ops
