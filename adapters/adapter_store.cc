@@ -10,9 +10,7 @@
 
 namespace lorad::adapters {
 
-namespace {
-
-absl::Status ValidateId(const std::string& id) {
+absl::Status ValidateAdapterId(const std::string& id) {
   if (id.empty()) return absl::InvalidArgumentError("adapter_id is empty");
   if (id.size() > 256) return absl::InvalidArgumentError("adapter_id is longer than 256 bytes");
   for (char c : id) {
@@ -26,8 +24,6 @@ absl::Status ValidateId(const std::string& id) {
   }
   return absl::OkStatus();
 }
-
-}  // namespace
 
 const char* ResidencyTierName(ResidencyTier tier) {
   switch (tier) {
@@ -158,7 +154,7 @@ std::shared_ptr<const LoraWeights> AdapterStore::Hand(Entry& e) {
 
 absl::StatusOr<AdapterInfo> AdapterStore::Load(const std::string& adapter_id,
                                                const std::string& source, bool pin) {
-  LORAD_RETURN_IF_ERROR(ValidateId(adapter_id));
+  LORAD_RETURN_IF_ERROR(ValidateAdapterId(adapter_id));
   LORAD_ASSIGN_OR_RETURN(std::shared_ptr<Loaded> loaded, ReadFromDisk(source));
   loaded->id = adapter_id;
   std::lock_guard<std::mutex> lock(mu_);

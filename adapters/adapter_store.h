@@ -34,6 +34,9 @@ struct AdapterStoreOptions {
   DType storage = DType::kF16;                   // in-memory A/B dtype (see peft_adapter.h)
 };
 
+// The adapter-id rule: 1..256 bytes of [A-Za-z0-9._:/@+-]. INVALID_ARGUMENT naming adapter_id.
+absl::Status ValidateAdapterId(const std::string& adapter_id);
+
 enum class ResidencyTier { kDevice, kHost, kDisk };
 const char* ResidencyTierName(ResidencyTier tier);
 

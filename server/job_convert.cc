@@ -179,21 +179,6 @@ absl::StatusOr<finetune::LoraTrainConfig> ToTrainConfig(const v1::Hyperparameter
   return config;
 }
 
-absl::Status ValidateAdapterId(const std::string& id) {
-  if (id.empty()) return absl::InvalidArgumentError("adapter_id is empty");
-  if (id.size() > 256) return absl::InvalidArgumentError("adapter_id is longer than 256 bytes");
-  for (char c : id) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '_' || c == '-' || c == ':' || c == '/' || c == '@' ||
-                    c == '+';
-    if (!ok) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("adapter_id '", id, "' has a character outside [A-Za-z0-9._:/@+-]"));
-    }
-  }
-  return absl::OkStatus();
-}
-
 bool IsTerminal(v1::JobState state) {
   return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
          state == v1::JOB_STATE_CANCELLED;

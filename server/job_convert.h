@@ -37,10 +37,6 @@ absl::StatusOr<finetune::LoraTrainConfig> ToTrainConfig(const v1::Hyperparameter
                                                         int64_t total_steps, int32_t num_threads,
                                                         int32_t max_context);
 
-// The adapter-id rule of the adapter store (adapters/adapter_store.cc): 1..256 bytes of
-// [A-Za-z0-9._:/@+-]. INVALID_ARGUMENT naming adapter_id.
-absl::Status ValidateAdapterId(const std::string& adapter_id);
-
 // True for SUCCEEDED, FAILED and CANCELLED.
 bool IsTerminal(v1::JobState state);
 // "running", "succeeded", ... (lower case, no prefix); "unspecified" for others.

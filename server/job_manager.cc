@@ -87,7 +87,7 @@ int JobManager::QueuedLocked() const {
 }
 
 absl::StatusOr<v1::Job> JobManager::CreateJob(const v1::CreateJobRequest& request) {
-  LORAD_RETURN_IF_ERROR(ValidateAdapterId(request.adapter_id()));
+  LORAD_RETURN_IF_ERROR(adapters::ValidateAdapterId(request.adapter_id()));
   JobDefaults defaults;
   defaults.max_context = options_.engine->max_context();
   defaults.checkpoint_every_steps = options_.checkpoint_every_steps;

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <set>
 
+#include "adapters/adapter_store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/job_files.h"
@@ -114,10 +115,10 @@ TEST(JobConvertTest, TotalStepsAndTrainConfig) {
 }
 
 TEST(JobConvertTest, AdapterIdsAndStates) {
-  EXPECT_TRUE(ValidateAdapterId("tenant/a-1.v2@x:y+z").ok());
-  EXPECT_FALSE(ValidateAdapterId("").ok());
-  EXPECT_FALSE(ValidateAdapterId("a b").ok());
-  EXPECT_FALSE(ValidateAdapterId(std::string(257, 'a')).ok());
+  EXPECT_TRUE(adapters::ValidateAdapterId("tenant/a-1.v2@x:y+z").ok());
+  EXPECT_FALSE(adapters::ValidateAdapterId("").ok());
+  EXPECT_FALSE(adapters::ValidateAdapterId("a b").ok());
+  EXPECT_FALSE(adapters::ValidateAdapterId(std::string(257, 'a')).ok());
   EXPECT_TRUE(IsTerminal(v1::JOB_STATE_CANCELLED));
   EXPECT_FALSE(IsTerminal(v1::JOB_STATE_RUNNING));
 }
