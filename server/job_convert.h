@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "engine/finetune/train_config.h"
 #include "lorad/v1/finetuning.pb.h"
+#include "server/job_state_name.h"
 
 namespace lorad::server {
 
@@ -39,7 +40,5 @@ absl::StatusOr<finetune::LoraTrainConfig> ToTrainConfig(const v1::Hyperparameter
 
 // True for SUCCEEDED, FAILED and CANCELLED.
 bool IsTerminal(v1::JobState state);
-// "running", "succeeded", ... (lower case, no prefix); "unspecified" for others.
-const char* JobStateName(v1::JobState state);
 
 }  // namespace lorad::server

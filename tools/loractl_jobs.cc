@@ -19,6 +19,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "lorad/v1/finetuning.grpc.pb.h"
+#include "server/job_state_name.h"
 #include "tools/loractl_commands.h"
 
 namespace lorad::loractl {
@@ -33,28 +34,9 @@ int Usage(const std::string& message) {
   return kExitUsage;
 }
 
-const char* StateName(v1::JobState state) {
-  switch (state) {
-    case v1::JOB_STATE_VALIDATING:
-      return "validating";
-    case v1::JOB_STATE_QUEUED:
-      return "queued";
-    case v1::JOB_STATE_RUNNING:
-      return "running";
-    case v1::JOB_STATE_SUCCEEDED:
-      return "succeeded";
-    case v1::JOB_STATE_FAILED:
-      return "failed";
-    case v1::JOB_STATE_CANCELLED:
-      return "cancelled";
-    default:
-      return "unspecified";
-  }
-}
-
 bool ParseState(const std::string& name, v1::JobState* state) {
   for (int s = v1::JOB_STATE_VALIDATING; s <= v1::JOB_STATE_CANCELLED; ++s) {
-    if (name == StateName(static_cast<v1::JobState>(s))) {
+    if (name == server::JobStateName(static_cast<v1::JobState>(s))) {
       *state = static_cast<v1::JobState>(s);
       return true;
     }
@@ -80,7 +62,7 @@ void PrintJob(const v1::Job& job) {
   const v1::Hyperparameters& hp = job.hyperparameters();
   const v1::TrainingProgress& p = job.progress();
   std::printf("job_id: %s\nstate: %s\nadapter_id: %s\n", job.job_id().c_str(),
-              StateName(job.state()), job.adapter_id().c_str());
+              server::JobStateName(job.state()), job.adapter_id().c_str());
   if (!job.error().empty()) std::printf("error: %s\n", job.error().c_str());
   std::printf("created: %s\nstarted: %s\nended: %s\nnum_examples: %llu\n",
               FormatTime(job.create_time()).c_str(), FormatTime(job.start_time()).c_str(),
@@ -223,7 +205,7 @@ int Watch(const Invocation& invocation, v1::FineTuning::Stub& stub, const std::s
     if (event.has_state_change()) {
       end_bar();
       last = event.state_change().state();
-      std::printf("state: %s\n", StateName(last));
+      std::printf("state: %s\n", server::JobStateName(last));
       if (!event.state_change().error().empty()) error = event.state_change().error();
     } else if (event.has_progress()) {
       const v1::TrainingProgress& p = event.progress();
@@ -254,8 +236,8 @@ int Watch(const Invocation& invocation, v1::FineTuning::Stub& stub, const std::s
   grpc::Status status = reader->Finish();
   if (!status.ok()) return ReportRpcError("jobs watch", status);
   if (last == v1::JOB_STATE_SUCCEEDED) return kExitOk;
-  std::fprintf(stderr, "loractl: jobs watch: job %s %s%s%s\n", job_id.c_str(), StateName(last),
-               error.empty() ? "" : ": ", error.c_str());
+  std::fprintf(stderr, "loractl: jobs watch: job %s %s%s%s\n", job_id.c_str(),
+               server::JobStateName(last), error.empty() ? "" : ": ", error.c_str());
   return kExitFailed;
 }
 
@@ -310,7 +292,7 @@ int RunJobs(const Invocation& invocation) {
     status = stub->CancelJob(&context, request, &response);
     if (!status.ok()) return ReportRpcError(command.c_str(), status);
     std::printf("job_id: %s\nstate: %s\n", response.job().job_id().c_str(),
-                StateName(response.job().state()));
+                server::JobStateName(response.job().state()));
   } else {
     v1::ListJobsRequest request;
     const std::string state = invocation.Flag("state", "");
@@ -332,7 +314,7 @@ int RunJobs(const Invocation& invocation) {
       if (!status.ok()) return ReportRpcError(command.c_str(), status);
       for (const v1::Job& job : response.jobs()) {
         std::printf("%s\t%s\t%s\t%llu/%llu\t%.4f\t%s\n", job.job_id().c_str(),
-                    StateName(job.state()), job.adapter_id().c_str(),
+                    server::JobStateName(job.state()), job.adapter_id().c_str(),
                     static_cast<unsigned long long>(job.progress().step()),
                     static_cast<unsigned long long>(job.progress().total_steps()),
                     job.progress().loss(), FormatTime(job.create_time()).c_str());
