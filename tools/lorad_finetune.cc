@@ -51,6 +51,7 @@ ABSL_FLAG(std::string, lr_scheduler, "cosine", "cosine, linear or constant");
 ABSL_FLAG(double, dropout, 0.0, "LoRA dropout");
 ABSL_FLAG(uint64_t, seed, 1, "initialization, dropout and data order");
 ABSL_FLAG(int32_t, threads, 0, "LibTorch threads; 0 = LibTorch's default");
+ABSL_FLAG(bool, recompute, true, "recompute layer activations in backward (less memory)");
 
 namespace {
 
@@ -150,6 +151,7 @@ int main(int argc, char** argv) {
   c.max_seq_len = absl::GetFlag(FLAGS_max_seq_len);
   c.seed = absl::GetFlag(FLAGS_seed);
   c.num_threads = absl::GetFlag(FLAGS_threads);
+  c.recompute_activations = absl::GetFlag(FLAGS_recompute);
   auto targets = ParseTargets(absl::GetFlag(FLAGS_targets));
   if (!targets.ok()) return Fail(2, targets.status().ToString());
   c.targets = *targets;

@@ -53,7 +53,7 @@ LoraTrainer::Impl::Impl(const ModelWeights& base_weights, LoraTrainConfig cfg,
       config(std::move(cfg)),
       dataset(std::move(data)),
       gate{train_gate, absl::OkStatus()},
-      model(base_weights, &gate) {}
+      model(base_weights, &gate, ResolveBaseCompute(config.base_compute) == BaseCompute::kBF16) {}
 
 std::vector<torch::Tensor> LoraTrainer::Impl::Parameters() const {
   std::vector<torch::Tensor> out;

@@ -17,7 +17,8 @@ torch::Tensor Vec(const std::vector<float>& v) {
 
 }  // namespace
 
-TorchLlama::TorchLlama(const ModelWeights& weights, GateState* gate) : w_(weights), gate_(gate) {
+TorchLlama::TorchLlama(const ModelWeights& weights, GateState* gate, bool bf16)
+    : w_(weights), gate_(gate), bf16_(bf16) {
   for (const LayerWeights& l : w_.layers) {
     norms_.push_back({Vec(l.attn_norm), Vec(l.ffn_norm)});
     biases_.push_back({Vec(l.bq), Vec(l.bk), Vec(l.bv)});
@@ -44,7 +45,7 @@ torch::Tensor TorchLlama::RmsNorm(const torch::Tensor& x, const torch::Tensor& g
 torch::Tensor TorchLlama::Project(const torch::Tensor& x, const WeightMatrix& w,
                                   const LoraParam& lora, const Pass& pass,
                                   at::Generator* generator) {
-  torch::Tensor y = FrozenLinear(x, w, gate_);
+  torch::Tensor y = FrozenLinear(x, w, gate_, bf16_);
   if (!lora.a.defined()) return y;
   const LoraParamSet& set = *pass.lora;
   torch::Tensor in = x;
@@ -105,7 +106,7 @@ torch::Tensor TorchLlama::Layer(size_t l, const torch::Tensor& x, const Pass& pa
 }
 
 torch::Tensor TorchLlama::HeadLossSum(const torch::Tensor& hidden, const torch::Tensor& labels) {
-  const torch::Tensor logits = FrozenLinear(RmsNorm(hidden, output_norm_), w_.output, gate_);
+  const torch::Tensor logits = FrozenLinear(RmsNorm(hidden, output_norm_), w_.output, gate_, bf16_);
   return torch::nn::functional::cross_entropy(
       logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
 }
@@ -155,37 +156,40 @@ struct RecomputedLayerFn : public torch::autograd::Function<RecomputedLayerFn> {
   }
 };
 
-constexpr int64_t kHeadChunkRows = 256;
+// Rows per chunk of the output head: 128 x 49152 fp32 logits stay under glibc's 32 MiB mmap
+// threshold, so chunks reuse heap memory instead of faulting in fresh pages.
+constexpr int64_t kHeadChunkRows = 128;
 
-// The output head and loss over row chunks, keeping only the hidden states for backward.
-struct RecomputedHeadFn : public torch::autograd::Function<RecomputedHeadFn> {
+// The output head and its loss over row chunks, with dL/dhidden computed in the same pass
+// (when `hidden` requires grad): logits are never kept, the head runs once forward and once
+// backward, and the op's backward only scales the stored gradient.
+struct FusedHeadFn : public torch::autograd::Function<FusedHeadFn> {
   static torch::Tensor forward(AutogradContext* ctx, torch::Tensor hidden, torch::Tensor labels,
                                int64_t model_addr) {
-    ctx->saved_data["model"] = model_addr;
-    ctx->save_for_backward({hidden, labels});
     auto* model = reinterpret_cast<TorchLlama*>(model_addr);
-    torch::Tensor total = torch::zeros({});
+    const bool need_grad = hidden.requires_grad();
+    torch::Tensor grad = need_grad ? torch::empty_like(hidden) : torch::Tensor();
+    double total = 0.0;
     for (int64_t r = 0; r < hidden.size(0); r += kHeadChunkRows) {
       const int64_t rows = std::min(kHeadChunkRows, hidden.size(0) - r);
-      total = total + model->HeadLossSum(hidden.narrow(0, r, rows), labels.narrow(0, r, rows));
+      torch::Tensor h = hidden.narrow(0, r, rows).detach();
+      const torch::Tensor y = labels.narrow(0, r, rows);
+      if (need_grad) {
+        torch::AutoGradMode enable(true);
+        h.requires_grad_(true);
+        torch::Tensor loss = model->HeadLossSum(h, y);
+        grad.narrow(0, r, rows).copy_(torch::autograd::grad({loss}, {h})[0]);
+        total += loss.item<double>();
+      } else {
+        total += model->HeadLossSum(h, y).item<double>();
+      }
     }
-    return total;
+    ctx->save_for_backward({grad});
+    return torch::full({}, total, torch::kFloat32);
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    auto* model = reinterpret_cast<TorchLlama*>(ctx->saved_data["model"].toInt());
-    const auto saved = ctx->get_saved_variables();
-    const torch::Tensor& hidden = saved[0];
-    const torch::Tensor& labels = saved[1];
-    std::vector<torch::Tensor> parts;
-    torch::AutoGradMode enable(true);
-    for (int64_t r = 0; r < hidden.size(0); r += kHeadChunkRows) {
-      const int64_t rows = std::min(kHeadChunkRows, hidden.size(0) - r);
-      torch::Tensor h = hidden.narrow(0, r, rows).detach().requires_grad_(true);
-      torch::Tensor loss = model->HeadLossSum(h, labels.narrow(0, r, rows));
-      parts.push_back(torch::autograd::grad({loss}, {h}, {grads[0]})[0]);
-    }
-    return {torch::cat(parts, 0), torch::Tensor(), torch::Tensor()};
+    return {ctx->get_saved_variables()[0] * grads[0], torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -234,8 +238,7 @@ torch::Tensor TorchLlama::LossSum(const torch::Tensor& tokens, const torch::Tens
   const torch::Tensor target_idx = target.reshape({n}).nonzero().squeeze(1);  // indices t
   const torch::Tensor labels = tokens.reshape({n}).index_select(0, target_idx);
   const torch::Tensor hidden = x.index_select(0, target_idx - 1);
-  if (checkpoint) return RecomputedHeadFn::apply(hidden, labels, reinterpret_cast<int64_t>(this));
-  return HeadLossSum(hidden, labels);
+  return FusedHeadFn::apply(hidden, labels, reinterpret_cast<int64_t>(this));
 }
 
 }  // namespace lorad::finetune

@@ -30,16 +30,18 @@ struct LoraParamSet {
 
 class TorchLlama {
  public:
-  // `weights` and `gate` must outlive this object.
-  TorchLlama(const ModelWeights& weights, GateState* gate);
+  // `weights` and `gate` must outlive this object. `bf16`: the frozen projections multiply in
+  // bf16 (see FrozenLinear).
+  TorchLlama(const ModelWeights& weights, GateState* gate, bool bf16);
 
   // Sum over the batch of the cross-entropy (nats) of every target token. tokens: int64
   // [batch, len]; target: bool [batch, len], target[b][t] meaning tokens[b][t] is predicted from
   // tokens[b][0..t). Padding must not be a target. Dropout (only when `train` and
-  // lora.dropout > 0) draws from generators seeded by (dropout_seed, layer). With `recompute`,
-  // autograd keeps only each layer's input and the final hidden states; the layers and the
-  // output head (in row chunks) are recomputed during backward: the same gradients, a fraction
-  // of the activation memory, about a third more compute.
+  // lora.dropout > 0) draws from generators seeded by (dropout_seed, layer). The output head
+  // runs in row chunks with its input gradient computed in the same pass, so logits are never
+  // kept. With `recompute`, autograd keeps only each layer's input; the layers are recomputed
+  // during backward: the same gradients, a fraction of the activation memory, about a third
+  // more compute.
   torch::Tensor LossSum(const torch::Tensor& tokens, const torch::Tensor& target,
                         const LoraParamSet& lora, bool train, uint64_t dropout_seed,
                         bool recompute);
@@ -68,6 +70,7 @@ class TorchLlama {
 
   const ModelWeights& w_;
   GateState* gate_;
+  bool bf16_;
   std::vector<std::array<torch::Tensor, 2>> norms_;   // per layer: attn, ffn gains
   std::vector<std::array<torch::Tensor, 3>> biases_;  // per layer: q, k, v (undefined: none)
   torch::Tensor output_norm_;

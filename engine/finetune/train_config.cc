@@ -99,4 +99,12 @@ const char* LrScheduleName(LrSchedule schedule) {
   return "cosine";
 }
 
+BaseCompute ResolveBaseCompute(BaseCompute requested) {
+  if (requested != BaseCompute::kAuto) return requested;
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("avx512bf16")) return BaseCompute::kBF16;
+#endif
+  return BaseCompute::kF32;
+}
+
 }  // namespace lorad::finetune

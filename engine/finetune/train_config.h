@@ -17,6 +17,13 @@ enum class LrSchedule {
   kConstant,  // linear warm-up, then constant
 };
 
+// Precision of the frozen base's matrix multiplies (the LoRA path is always fp32).
+enum class BaseCompute {
+  kAuto,  // bf16 where the CPU multiplies bf16 natively (AVX512-BF16), else fp32
+  kF32,   // dequantized weights and activations in fp32
+  kBF16,  // weights and activations rounded to bf16, fp32 accumulation (QLoRA's compute dtype)
+};
+
 struct LoraTrainConfig {
   int32_t rank = 8;         // r, the same for every targeted projection
   float alpha = 16.0f;      // lora_alpha; scale = alpha / r (alpha / sqrt(r) with rsLoRA)
@@ -41,6 +48,7 @@ struct LoraTrainConfig {
   // Keep only each layer's input for backward and recompute the rest (activation
   // checkpointing): the same gradients, much less memory, about a third more compute.
   bool recompute_activations = true;
+  BaseCompute base_compute = BaseCompute::kAuto;
 };
 
 // LoRA scale of `config`: alpha / r, or alpha / sqrt(r) with rsLoRA.
@@ -58,5 +66,8 @@ float LearningRateAt(const LoraTrainConfig& config, int64_t step);
 // "cosine" / "linear" / "constant" <-> LrSchedule; INVALID_ARGUMENT for another name.
 absl::Status ParseLrSchedule(const std::string& name, LrSchedule* out);
 const char* LrScheduleName(LrSchedule schedule);
+
+// kAuto resolved for this CPU (kF32 / kBF16 are returned as they are).
+BaseCompute ResolveBaseCompute(BaseCompute requested);
 
 }  // namespace lorad::finetune

@@ -59,6 +59,7 @@ inline LoraTrainConfig AllTargetsConfig(int rank, int64_t total_steps) {
   c.batch_size = 2;
   c.max_seq_len = 64;
   c.seed = 7;
+  c.base_compute = BaseCompute::kF32;  // compared with fp32 references
   return c;
 }
 

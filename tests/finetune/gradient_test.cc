@@ -233,6 +233,38 @@ TEST_P(GradientTest, GradientsMatchFiniteDifferences) {
   }
 }
 
+// bf16 base multiplies (QLoRA's compute dtype) stay close to the fp32 gradients.
+TEST(GradientBf16Test, Bf16BaseComputeIsCloseToFp32) {
+  lorad::testing::ScopedTempDir dir;
+  auto w = LoadTinyModel(dir, DType::kQ4_1);
+  ASSERT_NE(w, nullptr);
+  auto examples = RandomExamples(3, 10, w->spec.vocab_size, 5);
+  LoraTrainConfig config = AllTargetsConfig(4, 10);
+  config.base_compute = BaseCompute::kBF16;
+  auto trainer = LoraTrainer::Create(*w, config, examples, nullptr);
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  const TrainedLora lora = RandomLora((*trainer)->Lora(), 13);
+  ASSERT_TRUE((*trainer)->SetLora(lora).ok());
+  auto grads = (*trainer)->Gradients(examples);
+  ASSERT_TRUE(grads.ok()) << grads.status();
+  const TrainedLora ref = DenseGradients(*w, lora, LoraScale(config), examples);
+  double max_ref = 0.0, max_err = 0.0;
+  for (size_t l = 0; l < ref.layers.size(); ++l) {
+    for (int t = 0; t < kNumLoraTargets; ++t) {
+      for (size_t i = 0; i < ref.layers[l][t].b.size(); ++i) {
+        max_ref = std::max(max_ref, double{std::abs(ref.layers[l][t].b[i])});
+        max_err =
+            std::max(max_err, double{std::abs(grads->layers[l][t].b[i] - ref.layers[l][t].b[i])});
+      }
+    }
+  }
+  EXPECT_GT(max_err, 0.0);  // bf16 really is in use
+  EXPECT_LT(max_err, 0.03 * max_ref) << "max |grad| " << max_ref;
+  auto loss = (*trainer)->EvaluateLoss(examples);
+  ASSERT_TRUE(loss.ok());
+  EXPECT_NEAR(*loss, ReferenceLoss(*w, lora, LoraScale(config), examples), 0.02);
+}
+
 INSTANTIATE_TEST_SUITE_P(WeightTypes, GradientTest,
                          ::testing::Values(DType::kF32, DType::kQ8_0, DType::kQ4_1),
                          [](const auto& info) { return std::string(DTypeName(info.param)); });
