@@ -2,9 +2,13 @@
 // prefill m=512) per weight format and thread count, SegmentedLora at rank 16, and the
 // ThreadPool per-call latency. Plain std::chrono timing.
 //
-//   lorad_kernels_bench [--quick | --model]   (--model: only the whole-model matmul sets)
+//   lorad_kernels_bench [--quick | --model | --lora]
+//   lorad_kernels_bench --lora-step ADAPTERS THREADS   (one hot decode-step case, 32 tokens)
+//   (--model: only the whole-model matmul sets; --lora: only the SegmentedLora cases)
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <functional>
@@ -168,6 +172,82 @@ void BenchLora() {
   }
 }
 
+// One decode step's LoRA work on SmolLM2-135M: 30 layers x 7 projections, rank 16 fp16 on all
+// of them, `tokens` tokens spread evenly over `adapters` segments (each adapter's weights are
+// distinct memory, 9.77 MB per adapter). `cold`: stream a large buffer between steps (untimed),
+// as the base weights do in a real step, so the adapters come from DRAM.
+void BenchLoraStep(int adapters, int64_t tokens, int threads, bool cold) {
+  constexpr int kLayers = 30;
+  constexpr int32_t kRank = 16;
+  struct Proj {
+    int64_t d_in, d_out;
+  };
+  const Proj projs[] = {{576, 576},  {576, 192},  {576, 192}, {576, 576},
+                        {576, 1536}, {576, 1536}, {1536, 576}};
+  size_t per_adapter = 0;  // halves
+  for (const Proj& p : projs) per_adapter += kLayers * kRank * (p.d_in + p.d_out);
+  std::vector<std::vector<uint16_t>> w(adapters);
+  uint32_t lcg = 12345;
+  for (auto& v : w) {
+    v.resize(per_adapter);
+    for (uint16_t& h : v) {
+      lcg = lcg * 1664525u + 1013904223u;
+      h = Fp32ToFp16((static_cast<float>(lcg >> 8) / 16777216.0f - 0.5f) * 0.1f);
+    }
+  }
+  std::vector<std::vector<LoraSegment>> segs(kLayers * 7);
+  for (int i = 0; i < adapters; ++i) {
+    size_t off = 0;
+    for (int l = 0; l < kLayers; ++l) {
+      for (int p = 0; p < 7; ++p) {
+        const uint16_t* a = w[i].data() + off;
+        off += kRank * projs[p].d_in;
+        const uint16_t* b = w[i].data() + off;
+        off += kRank * projs[p].d_out;
+        segs[l * 7 + p].push_back(
+            {tokens * i / adapters, tokens * (i + 1) / adapters, kRank, 2.0f, DType::kF16, a, b});
+      }
+    }
+  }
+  const std::vector<float> x = Random(tokens * 1536, 1);
+  std::vector<float> y(tokens * 1536);
+  std::vector<uint8_t> ws(SegmentedLoraWorkspaceBytes(tokens, segs[0]));
+  std::vector<float> evict(cold ? (size_t{768} << 20) / sizeof(float) : 0, 1.0f);
+  float sink = 0.0f;
+  ThreadPool pool(threads);
+  std::vector<double> times;
+  for (int iter = 0; iter < (cold ? 8 : 30); ++iter) {
+    for (size_t i = 0; i < evict.size(); i += 16) sink += evict[i];
+    const auto start = std::chrono::steady_clock::now();
+    for (int l = 0; l < kLayers; ++l) {
+      for (int p = 0; p < 7; ++p) {
+        SegmentedLora(x.data(), projs[p].d_in, y.data(), projs[p].d_out, segs[l * 7 + p], ws.data(),
+                      &pool);
+      }
+    }
+    times.push_back(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(times.begin(), times.end());
+  const double best = times[0], median = times[times.size() / 2];
+  const double bytes = static_cast<double>(adapters) * per_adapter * 2;
+  std::printf(
+      "  step %2d adapters x %2lld tokens, threads %d, %-4s: best %7.2f ms (%6.2f GB/s)  "
+      "median %7.2f ms (%6.2f GB/s)  [%.1f MB]%s\n",
+      adapters, static_cast<long long>(tokens / adapters), threads, cold ? "cold" : "hot",
+      best * 1e3, bytes / best * 1e-9, median * 1e3, bytes / median * 1e-9, bytes * 1e-6,
+      sink == 12345.0f ? " " : "");
+}
+
+void BenchLoraSteps() {
+  std::printf(
+      "\nSegmentedLora decode step: SmolLM2-135M, 30 layers x 7 projections, rank 16 fp16\n");
+  for (int threads : {1, 2}) {
+    for (int adapters : {32, 4, 1}) BenchLoraStep(adapters, 32, threads, /*cold=*/true);
+    for (int adapters : {4, 1}) BenchLoraStep(adapters, 32, threads, /*cold=*/false);
+  }
+}
+
 void BenchPool() {
   for (int threads : {2}) {
     ThreadPool pool(threads);
@@ -185,7 +265,17 @@ void BenchPool() {
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   const bool model_only = argc > 1 && std::strcmp(argv[1], "--model") == 0;
+  const bool lora_only = argc > 1 && std::strcmp(argv[1], "--lora") == 0;
   std::printf("kernel ISA: %s\n\n", lorad::kernels::IsaName(lorad::kernels::ActiveIsa()));
+  if (argc > 3 && std::strcmp(argv[1], "--lora-step") == 0) {  // one case, e.g. for perf
+    lorad::kernels::BenchLoraStep(std::atoi(argv[2]), 32, std::atoi(argv[3]), /*cold=*/false);
+    return 0;
+  }
+  if (lora_only) {
+    lorad::kernels::BenchLora();
+    lorad::kernels::BenchLoraSteps();
+    return 0;
+  }
   lorad::kernels::BenchPool();
   for (int threads : {1, 2}) {
     lorad::kernels::BenchModel(1, threads);
@@ -194,5 +284,6 @@ int main(int argc, char** argv) {
   if (model_only) return 0;
   lorad::kernels::BenchMatMul(quick);
   lorad::kernels::BenchLora();
+  lorad::kernels::BenchLoraSteps();
   return 0;
 }

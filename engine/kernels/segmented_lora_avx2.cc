@@ -70,7 +70,7 @@ static inline void PackPanel(const LoraSegment& s, int64_t o, int j0, int jn, fl
 }  // namespace
 
 void LoraExpandAvx2(const float* tmp, int64_t ld, const LoraSegment& s, int64_t o_begin,
-                    int64_t o_end, float* y, int64_t d_out) {
+                    int64_t o_end, float* y, int64_t d_out, PrefetchStream* /*pf*/) {
   alignas(32) float bt[8 * kRankChunk];
   const __m256 scale = _mm256_set1_ps(s.scale);
   int64_t o = o_begin;

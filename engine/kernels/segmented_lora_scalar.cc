@@ -7,7 +7,7 @@
 namespace lorad::kernels::internal {
 
 void LoraExpandScalar(const float* tmp, int64_t ld, const LoraSegment& s, int64_t o_begin,
-                      int64_t o_end, float* y, int64_t d_out) {
+                      int64_t o_end, float* y, int64_t d_out, PrefetchStream* /*pf*/) {
   thread_local std::vector<float> brow;
   brow.resize(static_cast<size_t>(s.rank));
   for (int64_t o = o_begin; o < o_end; ++o) {

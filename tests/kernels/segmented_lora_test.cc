@@ -136,6 +136,64 @@ TEST_P(SegmentedLoraTest, ShrinkAndExpandWithWideIntermediate) {
   ExpectClose(y, want, "shrink+expand");
 }
 
+// Layouts the scheduler produces for a decode step at SmolLM2 shapes: many 1-token segments
+// (distinct adapters), a few multi-token segments (shared adapters; 1-3 segments are split
+// across threads), a long segment (prefill), and odd ranks, sizes and gaps.
+TEST_P(SegmentedLoraTest, DecodeAndSharedLayouts) {
+  const auto [isa, threads, dtype_mode] = GetParam();
+  ScopedIsa scoped(isa);
+  std::unique_ptr<ThreadPool> pool = threads > 0 ? std::make_unique<ThreadPool>(threads) : nullptr;
+  struct Case {
+    const char* name;
+    int64_t d_in, d_out;
+    std::vector<int64_t> lengths;  // per segment; negative = that many base-only tokens
+    std::vector<int32_t> ranks;    // cycled over the segments
+  };
+  const std::vector<Case> cases = {
+      {"32 distinct", 576, 1536, std::vector<int64_t>(32, 1), {16}},
+      {"4 shared", 576, 192, {8, 8, 8, 8}, {16}},
+      {"1 shared", 1536, 576, {32}, {16}},
+      {"2 shared", 576, 576, {16, 16}, {16, 8}},
+      {"3 uneven", 200, 333, {5, 11, 16}, {16, 24, 3}},
+      {"many + gaps",
+       72,
+       50,
+       {1, -1, 1, 1, 0, 1, -2, 3, 1, 1, 1, 2, 1, 0, 1, 1, 1, 1, 5, 1},
+       {1, 2, 16, 17, 33}},
+      {"long split", 100, 70, {70}, {24}},
+      {"rank 128 shared", 64, 47, {6, 7}, {128, 65}},
+  };
+  uint32_t seed = 5000;
+  for (const Case& c : cases) {
+    Batch batch;
+    batch.adapters.reserve(c.lengths.size());
+    int64_t t = 0;
+    for (size_t i = 0; i < c.lengths.size(); ++i) {
+      if (c.lengths[i] < 0) {
+        t -= c.lengths[i];
+        continue;
+      }
+      const int32_t rank = c.ranks[i % c.ranks.size()];
+      const DType dtype = dtype_mode == 0   ? DType::kF32
+                          : dtype_mode == 1 ? DType::kF16
+                                            : (i % 2 ? DType::kF16 : DType::kF32);
+      batch.adapters.push_back(MakeAdapter(rank, c.d_in, c.d_out, seed++));
+      batch.segs.push_back(batch.adapters.back().Segment(t, t + c.lengths[i], rank, dtype));
+      t += c.lengths[i];
+    }
+    const int64_t n = t + 1;  // one trailing base-only token
+    const std::vector<float> x = RandomFloats(static_cast<size_t>(n * c.d_in), seed++);
+    std::vector<float> y = RandomFloats(static_cast<size_t>(n * c.d_out), seed++);
+    std::vector<float> want = y;
+    std::vector<uint8_t> ws(SegmentedLoraWorkspaceBytes(n, batch.segs));
+    for (int call = 0; call < 2; ++call) {  // twice: reused scratch must not leak between calls
+      SegmentedLora(x.data(), c.d_in, y.data(), c.d_out, batch.segs, ws.data(), pool.get());
+      SegmentedLoraReference(x.data(), c.d_in, want.data(), c.d_out, batch.segs, nullptr, nullptr);
+    }
+    ExpectClose(y, want, c.name);
+  }
+}
+
 std::vector<std::tuple<Isa, int, int>> LoraParams() {
   std::vector<std::tuple<Isa, int, int>> params;
   for (Isa isa : testing::SupportedIsas()) {
