@@ -26,6 +26,7 @@
 #include "absl/strings/str_split.h"
 #include "engine/base/openmp_env.h"
 #include "engine/engine.h"
+#include "engine/finetune/data_order.h"
 #include "engine/finetune/dataset.h"
 #include "engine/finetune/lora_trainer.h"
 #include "engine/model/model_weights.h"
@@ -34,7 +35,8 @@
 ABSL_FLAG(std::string, model, "", "GGUF file or Hugging Face model directory");
 ABSL_FLAG(std::string, dataset, "", "JSONL dataset ({text} / {prompt, completion} / {messages})");
 ABSL_FLAG(std::string, tokens, "", "pre-tokenized JSONL ({tokens, target}) instead of --dataset");
-ABSL_FLAG(std::string, dump_tokens, "", "write the tokenized examples here as JSONL");
+ABSL_FLAG(std::string, dump_tokens, "",
+          "write the examples as tokens (JSONL), in the order the run visits them");
 ABSL_FLAG(std::string, out, "", "write the trained adapter here (PEFT directory)");
 ABSL_FLAG(int32_t, pack, 0, "join all tokens into rows of exactly N tokens (0 = off)");
 ABSL_FLAG(int64_t, steps, 0, "optimizer steps (0 = --epochs)");
@@ -175,17 +177,24 @@ int main(int argc, char** argv) {
   if (!data.ok()) return Fail(2, data.status().ToString());
   if (absl::GetFlag(FLAGS_pack) > 0) *data = Pack(*data, absl::GetFlag(FLAGS_pack));
   if (data->empty()) return Fail(2, "no examples");
-  if (!absl::GetFlag(FLAGS_dump_tokens).empty()) {
-    std::ofstream dump(absl::GetFlag(FLAGS_dump_tokens));
-    for (const TrainExample& e : *data) {
-      dump << nlohmann::json{{"tokens", e.tokens}, {"target", e.target}}.dump() << "\n";
-    }
-  }
   const int64_t per_step = int64_t{c.batch_size} * c.grad_accum;
   c.total_steps = absl::GetFlag(FLAGS_steps) > 0
                       ? absl::GetFlag(FLAGS_steps)
                       : absl::GetFlag(FLAGS_epochs) *
                             ((static_cast<int64_t>(data->size()) + per_step - 1) / per_step);
+  if (!absl::GetFlag(FLAGS_dump_tokens).empty()) {
+    // In the order this run visits them, so that a trainer reading the file in order sees the
+    // same batches.
+    std::ofstream dump(absl::GetFlag(FLAGS_dump_tokens));
+    for (int64_t step = 0; step < c.total_steps; ++step) {
+      for (int64_t i : lorad::finetune::ExamplesForStep(static_cast<int64_t>(data->size()),
+                                                        per_step, c.seed, step)
+                           .indices) {
+        const TrainExample& e = (*data)[i];
+        dump << nlohmann::json{{"tokens", e.tokens}, {"target", e.target}}.dump() << "\n";
+      }
+    }
+  }
   const int64_t num_examples = static_cast<int64_t>(data->size());
   auto trainer =
       lorad::finetune::LoraTrainer::Create((*engine)->weights(), c, *std::move(data), nullptr);

@@ -22,33 +22,36 @@ trap 'rm -rf "$OUT"' EXIT
 
 # The support-ticket chats, packed into rows of exactly 256 tokens (every token a target), so
 # that both trainers see full 4 x 256 batches; lorad dumps the tokens PEFT then reads.
-"$BUILD/tools/lorad-finetune" --model="$MODEL" \
-  --dataset="$ROOT/examples/support-tickets/train.jsonl" --pack=256 \
-  --dump_tokens="$OUT/tokens.jsonl" --steps="$STEPS" --batch_size=4 --rank=16 --alpha=32 \
-  --targets=all --learning_rate=2e-4 --lr_scheduler=cosine --seed=0 --threads="$THREADS" \
-  | tee "$OUT/lorad.log"
+# lorad twice: keeping activations (fastest), and recomputing them per layer (least memory).
+for RECOMPUTE in false true; do
+  "$BUILD/tools/lorad-finetune" --model="$MODEL" \
+    --dataset="$ROOT/examples/support-tickets/train.jsonl" --pack=256 \
+    --dump_tokens="$OUT/tokens.jsonl" --steps="$STEPS" --batch_size=4 --rank=16 --alpha=32 \
+    --targets=all --learning_rate=2e-4 --lr_scheduler=cosine --seed=0 --threads="$THREADS" \
+    --recompute="$RECOMPUTE" | tee "$OUT/lorad-recompute-$RECOMPUTE.log"
+done
 "$VENV/bin/python" "$ROOT/bench/finetune/peft_baseline.py" --model-dir "$(dirname "$MODEL")" \
   --gguf-file "$(basename "$MODEL")" train --tokens "$OUT/tokens.jsonl" --steps "$STEPS" \
   --batch 4 --seq-len 256 --threads "$THREADS" --seed 0 --lr 2e-4 --rank 16 --alpha 32 \
   2>&1 | tee "$OUT/peft.log"
 
-python3 - "$OUT/lorad.log" "$OUT/peft.log" <<'PY'
-import json, sys
+python3 - "$OUT/lorad-recompute-false.log" "$OUT/lorad-recompute-true.log" "$OUT/peft.log" <<'PY'
+import json, re, sys
 def last_json(path):
     for line in reversed(open(path).read().splitlines()):
         if line.startswith("{"):
             return json.loads(line)
-lorad, peft = last_json(sys.argv[1]), last_json(sys.argv[2])
-lt = lorad["tokens_per_second"]
+fast, small, peft = (last_json(p) for p in sys.argv[1:4])
 pt = peft.get("mean_padded_tokens_per_s", peft.get("mean_tokens_per_s"))
-lm, pm = lorad["peak_rss_mb"], peft["peak_rss_mib"]
-print("\n| trainer | base weights | tokens/s | peak RSS (MiB) |")
-print("|---|---|---|---|")
-print(f"| lorad | 4-bit (GGUF Q4_1, dequantized per op) | {lt:.1f} | {lm:.0f} |")
-print(f"| HF PEFT | fp32 | {pt:.1f} | {pm:.0f} |")
-print(f"| ratio lorad / PEFT | | {lt / pt:.2f}x | {lm / pm:.2f}x |")
-if "losses" in peft:
-    print("\nstep  lorad_loss  peft_loss")
-    for i, (a, b) in enumerate(zip(lorad["losses"], peft["losses"])):
-        print(f"{i + 1:4d}  {a:10.4f}  {b:9.4f}")
+pm = peft["peak_rss_mib"]
+print("\n| trainer | tokens/s | vs PEFT | peak RSS (MiB) | vs PEFT |")
+print("|---|---|---|---|---|")
+for name, r in (("lorad, activations kept", fast), ("lorad, recomputed per layer", small)):
+    lt, lm = r["tokens_per_second"], r["peak_rss_mb"]
+    print(f"| {name} | {lt:.1f} | {lt / pt:.2f}x | {lm:.0f} | {lm / pm:.2f}x |")
+print(f"| HF PEFT, fp32 base | {pt:.1f} | 1.00x | {pm:.0f} | 1.00x |")
+peft_losses = [float(m.group(1)) for m in re.finditer(r"^step \d+ loss ([0-9.]+)", open(sys.argv[3]).read(), re.M)]
+print("\nstep  lorad_loss  peft_loss")
+for i, (a, b) in enumerate(zip(fast["losses"], peft_losses)):
+    print(f"{i + 1:4d}  {a:10.4f}  {b:9.4f}")
 PY
