@@ -25,6 +25,7 @@
 #include "engine/model/reference_forward.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/fixtures/merged_reference.h"
 
 namespace lorad {
 namespace {
@@ -45,32 +46,6 @@ struct Case {
   std::vector<int32_t> tokens;
   std::vector<float> base_logits, adapted_logits;  // [tokens.size(), vocab]
 };
-
-std::vector<float> ToF32(const LoraPair& p, const void* data, size_t n) {
-  std::vector<float> v(n);
-  for (size_t i = 0; i < n; ++i) {
-    v[i] = p.dtype == DType::kF32 ? static_cast<const float*>(data)[i]
-                                  : Fp16ToFp32(static_cast<const uint16_t*>(data)[i]);
-  }
-  return v;
-}
-
-// `base` with every module of `w` merged into its dense weights.
-ReferenceModel Merged(const ReferenceModel& base, const LoraWeights& w) {
-  ReferenceModel m = base;
-  const ModelSpec& s = base.spec();
-  for (int32_t l = 0; l < s.num_layers; ++l) {
-    for (int t = 0; t < kNumLoraTargets; ++t) {
-      const LoraPair& p = w.layers[l][t];
-      if (p.rank == 0) continue;
-      const auto [in, out] = adapters::BaseModuleShape(s, static_cast<LoraTarget>(t));
-      const std::vector<float> a = ToF32(p, p.a, static_cast<size_t>(p.rank * in));
-      const std::vector<float> b = ToF32(p, p.b, static_cast<size_t>(out * p.rank));
-      m.MergeLora(l, static_cast<LoraTarget>(t), a.data(), b.data(), p.rank, p.scale);
-    }
-  }
-  return m;
-}
 
 // Max |got - want| with the position of the worst logit, for failure messages.
 struct Diff {
@@ -174,7 +149,7 @@ TEST_F(PeftHfFixtureTest, BaseLogitsMatchTransformers) {
 TEST_F(PeftHfFixtureTest, MergedAdapterLogitsMatchPeft) {
   auto a = ReadAdapter(DType::kF32);
   ASSERT_NE(a, nullptr);
-  const ReferenceModel merged = Merged(*base_, a->weights);
+  const ReferenceModel merged = lorad::testing::MergedReference(*base_, a->weights);
   for (const Case& c : *cases_) {
     const std::vector<float> got = merged.Forward(c.tokens);
     const Diff d = MaxDiff(got, c.adapted_logits);
@@ -189,7 +164,7 @@ TEST_F(PeftHfFixtureTest, MergedAdapterLogitsMatchPeft) {
 TEST_F(PeftHfFixtureTest, Fp16StoredAdapterStaysClose) {
   auto a = ReadAdapter(DType::kF16);
   ASSERT_NE(a, nullptr);
-  const ReferenceModel merged = Merged(*base_, a->weights);
+  const ReferenceModel merged = lorad::testing::MergedReference(*base_, a->weights);
   for (const Case& c : *cases_) {
     const Diff d = MaxDiff(merged.Forward(c.tokens), c.adapted_logits);
     EXPECT_LT(d.max_abs, kFp16Tolerance) << "sequence of " << c.tokens.size() << " tokens";
@@ -251,9 +226,9 @@ TEST_F(PeftHfFixtureTest, OptimizedModelWithLoraSegmentsMatchesPeft) {
     const std::vector<float> got(logits.begin() + spans[s].first * vocab_,
                                  logits.begin() + spans[s].second * vocab_);
     const Diff d = MaxDiff(got, adapted[s] ? c.adapted_logits : c.base_logits);
-    EXPECT_LT(d.max_abs, kTolerance) << "sequence " << s << (adapted[s] ? " (adapted)" : " (base)")
-                                     << ", position " << d.at / vocab_ << " token "
-                                     << d.at % vocab_;
+    EXPECT_LT(d.max_abs, kTolerance)
+        << "sequence " << s << (adapted[s] ? " (adapted)" : " (base)") << ", position "
+        << d.at / vocab_ << " token " << d.at % vocab_;
   }
   for (auto& t : tables) (*cache)->Release(t);
 }

@@ -16,6 +16,7 @@
 #include "engine/model/reference_forward.h"
 #include "gtest/gtest.h"
 #include "tests/engine/model_test_util.h"
+#include "tests/fixtures/merged_reference.h"
 #include "tests/fixtures/temp_dir.h"
 #include "tests/fixtures/tiny_adapter.h"
 #include "tests/fixtures/tiny_model.h"
@@ -90,32 +91,6 @@ std::vector<std::vector<int32_t>> RunBatch(Engine& engine, const std::vector<Req
     out.push_back(sinks[i]->ids);
   }
   return out;
-}
-
-std::vector<float> ToF32(const LoraPair& p, const void* data, size_t n) {
-  std::vector<float> v(n);
-  for (size_t i = 0; i < n; ++i) {
-    v[i] = p.dtype == DType::kF32 ? static_cast<const float*>(data)[i]
-                                  : Fp16ToFp32(static_cast<const uint16_t*>(data)[i]);
-  }
-  return v;
-}
-
-// The reference with `w` merged into its dense weights.
-ReferenceModel Merged(const ReferenceModel& base, const LoraWeights& w) {
-  ReferenceModel m = base;
-  const ModelSpec& s = base.spec();
-  for (int32_t l = 0; l < s.num_layers; ++l) {
-    for (int t = 0; t < kNumLoraTargets; ++t) {
-      const LoraPair& p = w.layers[l][t];
-      if (p.rank == 0) continue;
-      const auto [in, out] = adapters::BaseModuleShape(s, static_cast<LoraTarget>(t));
-      const std::vector<float> a = ToF32(p, p.a, static_cast<size_t>(p.rank * in));
-      const std::vector<float> b = ToF32(p, p.b, static_cast<size_t>(out * p.rank));
-      m.MergeLora(l, static_cast<LoraTarget>(t), a.data(), b.data(), p.rank, p.scale);
-    }
-  }
-  return m;
 }
 
 std::vector<int32_t> ReferenceGreedy(const ReferenceModel& m, std::vector<int32_t> tokens,
@@ -220,7 +195,7 @@ TEST(MultiLoraTest, TinyModelMixedBatchEqualsMergedReference) {
   for (const std::string& id : ids) {
     auto w = (*store)->Acquire(id);
     ASSERT_TRUE(w.ok());
-    merged.emplace(id, Merged(*reference, **w));
+    merged.emplace(id, lorad::testing::MergedReference(*reference, **w));
   }
   int differs_from_base = 0;
   for (size_t i = 0; i < reqs.size(); ++i) {
