@@ -154,6 +154,11 @@ constexpr Option kOptions[] = {
      [](absl::string_view v, ServerConfig* c) {
        return SetInt("train_threads", v, 0, 4096, &c->train_threads);
      }},
+    {"train_recompute",
+     "fine-tuning recomputes layer activations in backward: ~4x less memory, ~20% slower [true]",
+     [](absl::string_view v, ServerConfig* c) {
+       return SetBool("train_recompute", v, &c->train_recompute);
+     }},
     {"train_max_pause_ms", "longest wait of training for busy inference, per pause point [500]",
      [](absl::string_view v, ServerConfig* c) {
        return SetInt("train_max_pause_ms", v, 0, 600000, &c->train_max_pause_ms);

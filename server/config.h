@@ -69,6 +69,8 @@ struct ServerConfig {
   int max_queued_jobs = 16;
   // LibTorch intra-op threads for training; 0 means LibTorch's default.
   int train_threads = 0;
+  // Fine-tuning keeps only each layer's input and recomputes the rest in backward.
+  bool train_recompute = true;
   // While inference has work, training waits up to this long per pause point, then goes on.
   int train_max_pause_ms = 500;
   // PEM certificate chain and private key; both set: the gRPC port serves TLS only.

@@ -59,6 +59,7 @@ struct JobManagerOptions {
   int32_t checkpoint_every_steps = 50;  // default for Hyperparameters.checkpoint_every_steps
   int32_t keep_checkpoints = 2;         // newest checkpoints kept per job
   int32_t train_threads = 0;            // LibTorch intra-op threads; 0 = its default
+  bool train_recompute = true;          // LoraTrainConfig::recompute_activations of every job
   absl::Duration train_max_pause = absl::Milliseconds(500);  // see JobGate
 };
 

@@ -258,7 +258,10 @@ void JobManager::Train(const std::string& job_id) {
         ToTrainConfig(hp, TotalSteps(hp, static_cast<int64_t>(data.size())), options_.train_threads,
                       options_.engine->max_context());
     status = config.status();
-    if (config.ok()) spec.config = *std::move(config);
+    if (config.ok()) {
+      spec.config = *std::move(config);
+      spec.config.recompute_activations = options_.train_recompute;
+    }
   }
   if (status.ok()) {
     JobRunEnv env;

@@ -189,6 +189,7 @@ absl::Status LoradServer::StartJobManager() {
   options.max_queued_jobs = config_.max_queued_jobs;
   options.checkpoint_every_steps = config_.checkpoint_every_steps;
   options.train_threads = config_.train_threads;
+  options.train_recompute = config_.train_recompute;
   options.train_max_pause = absl::Milliseconds(config_.train_max_pause_ms);
   absl::StatusOr<std::unique_ptr<JobManager>> manager = JobManager::Create(options);
   if (!manager.ok()) {

@@ -135,6 +135,11 @@ TEST(ConfigTest, ConfigTextErrorsNameFileAndLine) {
   EXPECT_TRUE(config.open_health);
   EXPECT_EQ(config.max_queue, 3);
 
+  EXPECT_TRUE(config.train_recompute);
+  status = ApplyConfigText(R"({"train_recompute": false})", "j", &config);
+  EXPECT_TRUE(status.ok()) << status;
+  EXPECT_FALSE(config.train_recompute);
+
   status = ApplyConfigText(R"({"listen": )", "j", &config);
   EXPECT_THAT(std::string(status.message()), HasSubstr("j: not a JSON object"));
 
