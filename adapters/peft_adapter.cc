@@ -76,7 +76,7 @@ const void* Store(PeftAdapter& adapter, const std::vector<float>& v, DType dtype
 
 absl::Status CheckShapes(const ModuleTensors& m, const ModulePlan& plan, const ModelSpec& base,
                          LoraTarget target, const std::string& file) {
-  const auto [in, out] = BaseModuleShape(base, target);
+  const auto [in, out] = LoraModuleShapeOf(base, target);
   for (const SafetensorsTensor* t : {m.a, m.b}) {
     if (t->shape.size() != 2) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -115,25 +115,6 @@ absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
 }
 
 }  // namespace
-
-std::pair<int64_t, int64_t> BaseModuleShape(const ModelSpec& s, LoraTarget target) {
-  const int64_t q = int64_t{s.num_heads} * s.head_dim, kv = int64_t{s.num_kv_heads} * s.head_dim;
-  switch (target) {
-    case LoraTarget::kQ:
-      return {s.hidden_size, q};
-    case LoraTarget::kK:
-    case LoraTarget::kV:
-      return {s.hidden_size, kv};
-    case LoraTarget::kO:
-      return {q, s.hidden_size};
-    case LoraTarget::kGate:
-    case LoraTarget::kUp:
-      return {s.hidden_size, s.intermediate_size};
-    case LoraTarget::kDown:
-      return {s.intermediate_size, s.hidden_size};
-  }
-  return {0, 0};
-}
 
 int64_t QkPermutedSourceRow(int64_t row, int64_t head_dim) {
   const int64_t head = row / head_dim, within = row % head_dim, half = head_dim / 2;
@@ -202,7 +183,7 @@ absl::StatusOr<std::unique_ptr<PeftAdapter>> BuildPeftAdapter(const PeftFiles& f
                            " layers but the base model has ", base.num_layers));
         }
         return absl::InvalidArgumentError(absl::StrCat(
-            wfile, ": missing tensor 'base_model.model.", ModuleKey(l, target), ".lora_",
+            wfile, ": missing tensor 'base_model.model.", LoraModuleKey(l, target), ".lora_",
             m.a == nullptr ? "A" : "B", ".weight' (adapter_config.json targets this module)"));
       }
       LORAD_RETURN_IF_ERROR(CheckShapes(m, p, base, target, wfile));

@@ -80,9 +80,6 @@ absl::StatusOr<std::unique_ptr<PeftAdapter>> ReadPeftAdapter(const std::string& 
                                                              const ModelSpec& base,
                                                              const PeftLoadOptions& options = {});
 
-// (in_features, out_features) of `target` in `base`.
-std::pair<int64_t, int64_t> BaseModuleShape(const ModelSpec& base, LoraTarget target);
-
 // llama.cpp's q/k row permutation (HF rotate-half order -> GGML adjacent pairs) for rows of
 // `head_dim`-row heads: the source (HF) row of destination row `row`.
 int64_t QkPermutedSourceRow(int64_t row, int64_t head_dim);

@@ -122,7 +122,7 @@ absl::Status CheckTargetsExist(const PeftConfig& c, const Selector& target, int3
     bool found = false;
     for (int32_t l = 0; l < num_layers && !found; ++l) {
       for (int t = 0; t < kNumLoraTargets && !found; ++t) {
-        found = ListMatches({name}, ModuleKey(l, static_cast<LoraTarget>(t)));
+        found = ListMatches({name}, LoraModuleKey(l, static_cast<LoraTarget>(t)));
       }
     }
     if (!found) {
@@ -135,21 +135,6 @@ absl::Status CheckTargetsExist(const PeftConfig& c, const Selector& target, int3
 }
 
 }  // namespace
-
-const char* LoraTargetName(LoraTarget target) {
-  static constexpr const char* kNames[] = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
-                                           "gate_proj", "up_proj", "down_proj"};
-  return kNames[static_cast<int>(target)];
-}
-
-const char* LoraTargetBlock(LoraTarget target) {
-  return static_cast<int>(target) <= static_cast<int>(LoraTarget::kO) ? "self_attn" : "mlp";
-}
-
-std::string ModuleKey(int32_t layer, LoraTarget target) {
-  return absl::StrCat("model.layers.", layer, ".", LoraTargetBlock(target), ".",
-                      LoraTargetName(target));
-}
 
 namespace {
 
@@ -174,7 +159,7 @@ absl::StatusOr<std::vector<LayerPlan>> PlanModulesOrThrow(const PeftConfig& c, i
   bool any = false;
   for (int32_t l = 0; l < num_layers; ++l) {
     for (int t = 0; t < kNumLoraTargets; ++t) {
-      const std::string key = ModuleKey(l, static_cast<LoraTarget>(t));
+      const std::string key = LoraModuleKey(l, static_cast<LoraTarget>(t));
       if (has_exclude && exclude.Matches(key)) continue;
       bool hit = target.Matches(key);
       // PEFT applies layers_to_transform only to list targets that are not exact keys.

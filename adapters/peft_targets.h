@@ -17,13 +17,6 @@
 
 namespace lorad::adapters {
 
-// PEFT module name of a target: "q_proj" ... "down_proj".
-const char* LoraTargetName(LoraTarget target);
-// "self_attn" for q/k/v/o, "mlp" for gate/up/down.
-const char* LoraTargetBlock(LoraTarget target);
-// The module key PEFT sees in a Llama model: "model.layers.{layer}.{block}.{name}".
-std::string ModuleKey(int32_t layer, LoraTarget target);
-
 struct ModulePlan {
   bool targeted = false;
   int32_t rank = 0;

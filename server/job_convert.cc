@@ -25,17 +25,6 @@ absl::Status FieldError(absl::string_view field, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("hyperparameters.", field, ": ", what));
 }
 
-bool ParseTarget(const std::string& name, LoraTarget* target) {
-  for (int i = 0; i < kNumLoraTargets; ++i) {
-    const auto t = static_cast<LoraTarget>(i);
-    if (name == finetune::PeftModuleName(t)) {
-      *target = t;
-      return true;
-    }
-  }
-  return false;
-}
-
 }  // namespace
 
 absl::StatusOr<v1::Hyperparameters> EffectiveHyperparameters(const v1::Hyperparameters& hp,
@@ -56,7 +45,7 @@ absl::StatusOr<v1::Hyperparameters> EffectiveHyperparameters(const v1::Hyperpara
   std::vector<LoraTarget> seen;
   for (const std::string& name : out.target_modules()) {
     LoraTarget target;
-    if (!ParseTarget(name, &target)) {
+    if (!LoraTargetFromName(name, &target)) {
       return FieldError("target_modules",
                         absl::StrCat("unknown module '", name,
                                      "' (expected q_proj, k_proj, v_proj, o_proj, gate_proj, "
@@ -150,7 +139,7 @@ absl::StatusOr<finetune::LoraTrainConfig> ToTrainConfig(const v1::Hyperparameter
   config.targets.clear();
   for (const std::string& name : hp.target_modules()) {
     LoraTarget target;
-    if (!ParseTarget(name, &target)) {
+    if (!LoraTargetFromName(name, &target)) {
       return FieldError("target_modules", absl::StrCat("unknown module '", name, "'"));
     }
     config.targets.push_back(target);

@@ -109,18 +109,17 @@ std::vector<TrainExample> Pack(const std::vector<TrainExample>& in, int32_t n) {
 }
 
 absl::StatusOr<std::vector<lorad::LoraTarget>> ParseTargets(const std::string& text) {
-  const char* names[] = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
-                         "gate_proj", "up_proj", "down_proj"};
   std::vector<lorad::LoraTarget> out;
   for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipEmpty())) {
-    bool found = false;
-    for (int t = 0; t < lorad::kNumLoraTargets; ++t) {
-      if (part == "all" || part == names[t]) {
-        out.push_back(static_cast<lorad::LoraTarget>(t));
-        found = true;
-      }
+    lorad::LoraTarget t;
+    if (part == "all") {
+      for (int i = 0; i < lorad::kNumLoraTargets; ++i)
+        out.push_back(static_cast<lorad::LoraTarget>(i));
+    } else if (lorad::LoraTargetFromName(std::string_view(part.data(), part.size()), &t)) {
+      out.push_back(t);
+    } else {
+      return absl::InvalidArgumentError("unknown target module " + std::string(part));
     }
-    if (!found) return absl::InvalidArgumentError("unknown target module " + std::string(part));
   }
   return out;
 }

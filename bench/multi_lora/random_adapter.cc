@@ -24,11 +24,11 @@ absl::Status WriteRandomAdapter(const ModelSpec& base, const RandomAdapterOption
   for (int32_t l = 0; l < base.num_layers; ++l) {
     for (int t = 0; t < kNumLoraTargets; ++t) {
       const auto target = static_cast<LoraTarget>(t);
-      if (std::find(o.modules.begin(), o.modules.end(), adapters::LoraTargetName(target)) ==
+      if (std::find(o.modules.begin(), o.modules.end(), LoraTargetName(target)) ==
           o.modules.end()) {
         continue;
       }
-      const auto [in, out] = adapters::BaseModuleShape(base, target);
+      const auto [in, out] = LoraModuleShapeOf(base, target);
       std::uniform_real_distribution<float> ua(-1.0f / std::sqrt(float(in)),
                                                1.0f / std::sqrt(float(in)));
       std::uniform_real_distribution<float> ub(-o.b_scale, o.b_scale);
@@ -36,10 +36,10 @@ absl::Status WriteRandomAdapter(const ModelSpec& base, const RandomAdapterOption
       for (float& x : a) x = ua(rng);
       for (float& x : b) x = ub(rng);
       LORAD_RETURN_IF_ERROR(st.AddFromF32(
-          absl::StrCat("base_model.model.", adapters::ModuleKey(l, target), ".lora_A.weight"),
+          absl::StrCat("base_model.model.", LoraModuleKey(l, target), ".lora_A.weight"),
           DType::kF16, {o.rank, in}, a.data()));
       LORAD_RETURN_IF_ERROR(st.AddFromF32(
-          absl::StrCat("base_model.model.", adapters::ModuleKey(l, target), ".lora_B.weight"),
+          absl::StrCat("base_model.model.", LoraModuleKey(l, target), ".lora_B.weight"),
           DType::kF16, {out, o.rank}, b.data()));
     }
   }

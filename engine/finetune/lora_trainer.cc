@@ -8,7 +8,6 @@
 #include "engine/base/status_macros.h"
 #include "engine/base/torch_status.h"
 #include "engine/finetune/data_order.h"
-#include "engine/finetune/lora_shapes.h"
 #include "engine/finetune/lora_trainer_impl.h"
 
 namespace lorad::finetune {
@@ -129,7 +128,7 @@ absl::StatusOr<std::unique_ptr<LoraTrainer>> LoraTrainer::Create(const ModelWeig
     impl->lora.layers.resize(base.spec.num_layers);
     for (int32_t l = 0; l < base.spec.num_layers; ++l) {
       for (LoraTarget target : config.targets) {
-        const LoraShape shape = ShapeOf(base.spec, target);
+        const LoraModuleShape shape = LoraModuleShapeOf(base.spec, target);
         LoraParam& p = impl->lora.layers[l][static_cast<int>(target)];
         // PEFT: kaiming_uniform_(A, a=sqrt(5)), i.e. U(-1/sqrt(in), 1/sqrt(in)); B = 0.
         const double bound = 1.0 / std::sqrt(static_cast<double>(shape.in));

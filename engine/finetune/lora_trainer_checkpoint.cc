@@ -16,7 +16,6 @@
 #include "engine/base/safetensors.h"
 #include "engine/base/status_macros.h"
 #include "engine/base/torch_status.h"
-#include "engine/finetune/lora_shapes.h"
 #include "engine/finetune/lora_trainer.h"
 #include "engine/finetune/lora_trainer_impl.h"
 #include "nlohmann/json.hpp"
@@ -110,9 +109,7 @@ absl::Status LoraTrainer::RestoreCheckpoint(const std::string& dir) {
       TrainedLoraPair& p = lora.layers[l][t];
       if (p.rank == 0) continue;
       const auto target = static_cast<LoraTarget>(t);
-      const std::string prefix =
-          absl::StrCat("base_model.model.model.layers.", l, ".", t < 4 ? "self_attn." : "mlp.",
-                       PeftModuleName(target));
+      const std::string prefix = "base_model.model." + LoraModuleKey(l, target);
       for (bool is_b : {false, true}) {
         LORAD_ASSIGN_OR_RETURN(
             const SafetensorsTensor* st,
@@ -125,7 +122,7 @@ absl::Status LoraTrainer::RestoreCheckpoint(const std::string& dir) {
         std::vector<float> values(dst.size());
         std::memcpy(values.data(), st->data, st->bytes);
         if (is_b && !spec.rope_neox && (target == LoraTarget::kQ || target == LoraTarget::kK)) {
-          for (int64_t r = 0; r < ShapeOf(spec, target).out; ++r) {
+          for (int64_t r = 0; r < LoraModuleShapeOf(spec, target).out; ++r) {
             const int64_t hf_row = HfToGgufQkSourceRow(r, spec.head_dim);
             std::copy_n(values.data() + hf_row * p.rank, p.rank, dst.data() + r * p.rank);
           }

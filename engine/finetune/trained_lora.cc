@@ -4,47 +4,10 @@
 #include "engine/base/atomic_file.h"
 #include "engine/base/safetensors_writer.h"
 #include "engine/base/status_macros.h"
-#include "engine/finetune/lora_shapes.h"
 #include "engine/model/model_weights.h"
 #include "nlohmann/json.hpp"
 
 namespace lorad::finetune {
-namespace {
-
-const char* PeftBlock(LoraTarget target) {
-  switch (target) {
-    case LoraTarget::kQ:
-    case LoraTarget::kK:
-    case LoraTarget::kV:
-    case LoraTarget::kO:
-      return "self_attn";
-    default:
-      return "mlp";
-  }
-}
-
-}  // namespace
-
-const char* PeftModuleName(LoraTarget target) {
-  switch (target) {
-    case LoraTarget::kQ:
-      return "q_proj";
-    case LoraTarget::kK:
-      return "k_proj";
-    case LoraTarget::kV:
-      return "v_proj";
-    case LoraTarget::kO:
-      return "o_proj";
-    case LoraTarget::kGate:
-      return "gate_proj";
-    case LoraTarget::kUp:
-      return "up_proj";
-    case LoraTarget::kDown:
-      return "down_proj";
-  }
-  return "";
-}
-
 absl::Status WritePeftAdapter(const std::string& dir, const TrainedLora& lora,
                               const ModelSpec& spec, const std::string& base_model_name) {
   if (static_cast<int32_t>(lora.layers.size()) != spec.num_layers) {
@@ -55,7 +18,7 @@ absl::Status WritePeftAdapter(const std::string& dir, const TrainedLora& lora,
   std::vector<std::string> modules;
   for (int t = 0; t < kNumLoraTargets; ++t) {
     const auto target = static_cast<LoraTarget>(t);
-    const LoraShape shape = ShapeOf(spec, target);
+    const LoraModuleShape shape = LoraModuleShapeOf(spec, target);
     bool used = false;
     for (int32_t l = 0; l < spec.num_layers; ++l) {
       const TrainedLoraPair& p = lora.layers[l][t];
@@ -63,7 +26,7 @@ absl::Status WritePeftAdapter(const std::string& dir, const TrainedLora& lora,
       used = true;
       if (p.a.size() != static_cast<size_t>(p.rank * shape.in) ||
           p.b.size() != static_cast<size_t>(p.rank * shape.out)) {
-        return absl::InvalidArgumentError(absl::StrCat("layer ", l, " ", PeftModuleName(target),
+        return absl::InvalidArgumentError(absl::StrCat("layer ", l, " ", LoraTargetName(target),
                                                        ": A/B sizes do not match rank ", p.rank));
       }
       // Engine q/k rows are in llama.cpp's order when the base uses adjacent-pair RoPE; PEFT
@@ -75,14 +38,13 @@ absl::Status WritePeftAdapter(const std::string& dir, const TrainedLora& lora,
           std::copy_n(p.b.data() + r * p.rank, p.rank, b.data() + hf_row * p.rank);
         }
       }
-      const std::string prefix = absl::StrCat("base_model.model.model.layers.", l, ".",
-                                              PeftBlock(target), ".", PeftModuleName(target));
+      const std::string prefix = "base_model.model." + LoraModuleKey(l, target);
       LORAD_RETURN_IF_ERROR(writer.AddFromF32(absl::StrCat(prefix, ".lora_A.weight"), DType::kF32,
                                               {p.rank, shape.in}, p.a.data()));
       LORAD_RETURN_IF_ERROR(writer.AddFromF32(absl::StrCat(prefix, ".lora_B.weight"), DType::kF32,
                                               {shape.out, p.rank}, b.data()));
     }
-    if (used) modules.push_back(PeftModuleName(target));
+    if (used) modules.push_back(LoraTargetName(target));
   }
   if (modules.empty()) return absl::InvalidArgumentError("adapter adapts no module");
   writer.SetMetadata("format", "pt");

@@ -28,9 +28,6 @@ struct TrainedLora {
   std::vector<std::array<TrainedLoraPair, kNumLoraTargets>> layers;
 };
 
-// PEFT module name of a target ("q_proj", ... "down_proj").
-const char* PeftModuleName(LoraTarget target);
-
 // Writes `lora` as a PEFT adapter directory (adapter_config.json + adapter_model.safetensors,
 // fp32, Hugging Face row order, base_model.model.model.layers.N.<module>.lora_A/B.weight) into
 // the existing directory `dir`, each file atomically. `base_model_name` goes into the config.

@@ -90,27 +90,7 @@ absl::StatusOr<ReferenceModel> ReferenceModel::Create(const ModelWeights& weight
 void ReferenceModel::MergeLora(int32_t layer, LoraTarget target, const float* a, const float* b,
                                int32_t rank, float scale) {
   std::vector<float>& w = layers_[layer].w[static_cast<int>(target)];
-  const ModelSpec& s = spec_;
-  int64_t out = 0, in = 0;
-  switch (target) {
-    case LoraTarget::kQ:
-      out = int64_t{s.num_heads} * s.head_dim, in = s.hidden_size;
-      break;
-    case LoraTarget::kK:
-    case LoraTarget::kV:
-      out = int64_t{s.num_kv_heads} * s.head_dim, in = s.hidden_size;
-      break;
-    case LoraTarget::kO:
-      out = s.hidden_size, in = int64_t{s.num_heads} * s.head_dim;
-      break;
-    case LoraTarget::kGate:
-    case LoraTarget::kUp:
-      out = s.intermediate_size, in = s.hidden_size;
-      break;
-    case LoraTarget::kDown:
-      out = s.hidden_size, in = s.intermediate_size;
-      break;
-  }
+  const auto [in, out] = LoraModuleShapeOf(spec_, target);
   for (int64_t r = 0; r < out; ++r) {
     for (int64_t c = 0; c < in; ++c) {
       double acc = 0.0;

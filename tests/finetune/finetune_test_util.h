@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "engine/finetune/dataset.h"
-#include "engine/finetune/lora_shapes.h"
 #include "engine/finetune/train_config.h"
 #include "engine/finetune/trained_lora.h"
 #include "engine/model/model_weights.h"

@@ -69,7 +69,7 @@ TrainedLora DenseGradients(const ModelWeights& w, const TrainedLora& lora, float
   for (size_t l = 0; l < lora.layers.size(); ++l) {
     for (int t = 0; t < kNumLoraTargets; ++t) {
       const TrainedLoraPair& p = lora.layers[l][t];
-      const LoraShape shape = ShapeOf(s, static_cast<LoraTarget>(t));
+      const LoraModuleShape shape = LoraModuleShapeOf(s, static_cast<LoraTarget>(t));
       ab[l][2 * t] = torch::tensor(p.a).view({p.rank, shape.in}).set_requires_grad(true);
       ab[l][2 * t + 1] = torch::tensor(p.b).view({shape.out, p.rank}).set_requires_grad(true);
     }
