@@ -122,10 +122,10 @@ int64_t TotalSteps(const v1::Hyperparameters& hp, int64_t num_examples) {
   if (hp.length_case() == v1::Hyperparameters::kMaxSteps && hp.max_steps() > 0) {
     return hp.max_steps();
   }
-  const int64_t per_step = int64_t{std::max<uint32_t>(hp.batch_size(), 1)} *
-                           int64_t{std::max<uint32_t>(hp.grad_accum(), 1)};
-  const int64_t steps_per_epoch = (std::max<int64_t>(num_examples, 1) + per_step - 1) / per_step;
-  return int64_t{std::max<uint32_t>(hp.epochs(), 1)} * steps_per_epoch;
+  return finetune::StepsForEpochs(num_examples,
+                                  int64_t{std::max<uint32_t>(hp.batch_size(), 1)} *
+                                      int64_t{std::max<uint32_t>(hp.grad_accum(), 1)},
+                                  hp.epochs());
 }
 
 absl::StatusOr<finetune::LoraTrainConfig> ToTrainConfig(const v1::Hyperparameters& hp,

@@ -179,8 +179,8 @@ int main(int argc, char** argv) {
   const int64_t per_step = int64_t{c.batch_size} * c.grad_accum;
   c.total_steps = absl::GetFlag(FLAGS_steps) > 0
                       ? absl::GetFlag(FLAGS_steps)
-                      : absl::GetFlag(FLAGS_epochs) *
-                            ((static_cast<int64_t>(data->size()) + per_step - 1) / per_step);
+                      : lorad::finetune::StepsForEpochs(static_cast<int64_t>(data->size()),
+                                                        per_step, absl::GetFlag(FLAGS_epochs));
   if (!absl::GetFlag(FLAGS_dump_tokens).empty()) {
     // In the order this run visits them, so that a trainer reading the file in order sees the
     // same batches.

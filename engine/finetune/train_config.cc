@@ -1,5 +1,6 @@
 #include "engine/finetune/train_config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 
@@ -54,6 +55,11 @@ absl::Status ValidateTrainConfig(const LoraTrainConfig& c, int32_t max_context) 
   }
   if (c.num_threads < 0) return bad("num_threads", c.num_threads, "must be >= 0");
   return absl::OkStatus();
+}
+
+int64_t StepsForEpochs(int64_t num_examples, int64_t examples_per_step, int64_t epochs) {
+  const int64_t k = std::max<int64_t>(examples_per_step, 1);
+  return std::max<int64_t>(epochs, 1) * ((std::max<int64_t>(num_examples, 1) + k - 1) / k);
 }
 
 float LearningRateAt(const LoraTrainConfig& c, int64_t step) {

@@ -60,6 +60,10 @@ float LoraScale(const LoraTrainConfig& config);
 // total_steps >= 1, warmup_steps <= total_steps, max_grad_norm >= 0).
 absl::Status ValidateTrainConfig(const LoraTrainConfig& config, int32_t max_context);
 
+// Optimizer steps of `epochs` passes over `num_examples` examples, `examples_per_step` per
+// step (the last step of an epoch may be short; at least 1 step per epoch).
+int64_t StepsForEpochs(int64_t num_examples, int64_t examples_per_step, int64_t epochs);
+
 // Learning rate for optimizer step `step` (0-based) of `config`.
 float LearningRateAt(const LoraTrainConfig& config, int64_t step);
 

@@ -28,16 +28,21 @@ absl::Status CheckSegments(int64_t num_tokens, absl::Span<const LoraOpSegment> s
   return absl::OkStatus();
 }
 
+std::vector<kernels::LoraSegment> KernelSegments(absl::Span<const LoraOpSegment> segs) {
+  std::vector<kernels::LoraSegment> k;
+  k.reserve(segs.size());
+  for (const LoraOpSegment& s : segs) {
+    k.push_back({s.token_begin, s.token_end, s.rank, s.scale, s.weight_dtype, s.a, s.b});
+  }
+  return k;
+}
+
 }  // namespace
 
 size_t ApplyLoraWorkspaceBytes(Device device, int64_t num_tokens,
                                absl::Span<const LoraOpSegment> segs) {
   if (device == Device::kCuda) return internal::ApplyLoraCudaWorkspaceBytes(num_tokens, segs);
-  std::vector<kernels::LoraSegment> k;
-  for (const LoraOpSegment& s : segs) {
-    k.push_back({s.token_begin, s.token_end, s.rank, s.scale, s.weight_dtype, s.a, s.b});
-  }
-  return kernels::SegmentedLoraWorkspaceBytes(num_tokens, k);
+  return kernels::SegmentedLoraWorkspaceBytes(num_tokens, KernelSegments(segs));
 }
 
 absl::Status ApplyLora(const OpContext& ctx, DType act_dtype, const void* x, int64_t d_in, void* y,
@@ -87,12 +92,7 @@ namespace internal {
 
 absl::Status ApplyLoraCpu(const OpContext& ctx, const float* x, int64_t d_in, float* y,
                           int64_t d_out, int64_t num_tokens, absl::Span<const LoraOpSegment> segs) {
-  std::vector<kernels::LoraSegment> k;
-  k.reserve(segs.size());
-  for (const LoraOpSegment& s : segs) {
-    k.push_back({s.token_begin, s.token_end, s.rank, s.scale, s.weight_dtype, s.a, s.b});
-  }
-  kernels::SegmentedLora(x, d_in, y, d_out, k, ctx.workspace, ctx.pool);
+  kernels::SegmentedLora(x, d_in, y, d_out, KernelSegments(segs), ctx.workspace, ctx.pool);
   return absl::OkStatus();
 }
 
