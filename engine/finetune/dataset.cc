@@ -214,12 +214,4 @@ absl::StatusOr<std::vector<TrainExample>> ParseJsonlDataset(std::string_view jso
   return out;
 }
 
-int64_t CountTargetTokens(const std::vector<TrainExample>& examples) {
-  int64_t n = 0;
-  for (const TrainExample& ex : examples) {
-    for (uint8_t t : ex.target) n += t;
-  }
-  return n;
-}
-
 }  // namespace lorad::finetune

@@ -44,7 +44,4 @@ absl::StatusOr<std::vector<TrainExample>> ParseJsonlDataset(std::string_view jso
                                                             const ChatTemplate& chat_template,
                                                             const DatasetLimits& limits);
 
-// Tokens of `examples` that count in the loss.
-int64_t CountTargetTokens(const std::vector<TrainExample>& examples);
-
 }  // namespace lorad::finetune
