@@ -266,6 +266,16 @@ int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   const bool model_only = argc > 1 && std::strcmp(argv[1], "--model") == 0;
   const bool lora_only = argc > 1 && std::strcmp(argv[1], "--lora") == 0;
+  // --isa NAME as the last two arguments runs the kernels of that ISA (A/B comparisons).
+  if (argc > 2 && std::strcmp(argv[argc - 2], "--isa") == 0) {
+    for (lorad::kernels::Isa isa : {lorad::kernels::Isa::kScalar, lorad::kernels::Isa::kAvx2,
+                                    lorad::kernels::Isa::kAvxVnni, lorad::kernels::Isa::kAvx512}) {
+      if (std::strcmp(argv[argc - 1], lorad::kernels::IsaName(isa)) == 0) {
+        lorad::kernels::SetKernelIsaForTesting(isa);
+      }
+    }
+    argc -= 2;
+  }
   std::printf("kernel ISA: %s\n\n", lorad::kernels::IsaName(lorad::kernels::ActiveIsa()));
   if (argc > 3 && std::strcmp(argv[1], "--lora-step") == 0) {  // one case, e.g. for perf
     lorad::kernels::BenchLoraStep(std::atoi(argv[2]), 32, std::atoi(argv[3]), /*cold=*/false);
@@ -278,8 +288,7 @@ int main(int argc, char** argv) {
   }
   lorad::kernels::BenchPool();
   for (int threads : {1, 2}) {
-    lorad::kernels::BenchModel(1, threads);
-    lorad::kernels::BenchModel(128, threads);
+    for (int64_t m : {1, 32, 128}) lorad::kernels::BenchModel(m, threads);
   }
   if (model_only) return 0;
   lorad::kernels::BenchMatMul(quick);

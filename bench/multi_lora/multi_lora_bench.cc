@@ -4,6 +4,7 @@
 // and time-to-first-token of a cold adapter's request while N-1 others stream.
 // Usage: lorad_multi_lora_bench [--model PATH] [--streams 32] [--new_tokens 64] [--threads 0]
 //                               [--rank 16] [--cold_loads 20] [--alone 4]
+//        profiling one scenario: --only base|shared|distinct [--repeat N]
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,6 +29,9 @@ namespace {
 struct Flags {
   std::string model;
   int streams = 32, new_tokens = 64, threads = 0, rank = 16, cold_loads = 20, alone = 4;
+  // Profiling: run only this scenario ("base", "shared" or "distinct"), `repeat` times.
+  std::string only;
+  int repeat = 1;
 };
 
 Flags Parse(int argc, char** argv) {
@@ -50,6 +54,10 @@ Flags Parse(int argc, char** argv) {
       f.cold_loads = std::stoi(v);
     else if (k == "--alone")
       f.alone = std::stoi(v);
+    else if (k == "--only")
+      f.only = v;
+    else if (k == "--repeat")
+      f.repeat = std::stoi(v);
     else {
       std::fprintf(stderr, "unknown flag %s\n", k.c_str());
       std::exit(2);
@@ -172,10 +180,26 @@ int Main(int argc, char** argv) {
   Engine& e = **engine;
   RunStreams(e, std::vector<std::string>(4, ""), 4);  // warm-up
 
+  std::vector<std::string> shared4;
+  for (int i = 0; i < f.streams; ++i) shared4.push_back(ids[i % 4]);
+  if (!f.only.empty()) {
+    const std::map<std::string, std::vector<std::string>> scenarios = {
+        {"base", std::vector<std::string>(f.streams, "")}, {"shared", shared4}, {"distinct", ids}};
+    const auto it = scenarios.find(f.only);
+    if (it == scenarios.end()) {
+      std::fprintf(stderr, "--only takes base, shared or distinct\n");
+      return 2;
+    }
+    for (int i = 0; i < f.repeat; ++i) {
+      std::printf("%s: %.1f decode tok/s\n", f.only.c_str(),
+                  RunStreams(e, it->second, f.new_tokens).decode_tokens_per_s);
+    }
+    std::filesystem::remove_all(root);
+    return 0;
+  }
+
   std::map<std::string, RunResult> r;
   r["base only"] = RunStreams(e, std::vector<std::string>(f.streams, ""), f.new_tokens);
-  std::vector<std::string> shared4, distinct;
-  for (int i = 0; i < f.streams; ++i) shared4.push_back(ids[i % 4]);
   r["4 shared adapters"] = RunStreams(e, shared4, f.new_tokens);
   r["distinct adapters"] = RunStreams(e, ids, f.new_tokens);
   // One adapter at a time: each adapter's single stream runs alone (measured on --alone of

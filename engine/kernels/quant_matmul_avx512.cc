@@ -11,6 +11,10 @@
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")
+// GCC 12's AVX-512 headers trip these on their own _mm512_undefined_* placeholders.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 namespace lorad::kernels::internal {
 namespace avx512 {
@@ -26,11 +30,14 @@ static inline __m256 Nf4Lookup(__m256i code) {
   return _mm256_permutex2var_ps(lo, code, hi);
 }
 
+#define LORAD_QMM_WIDE_INT_TILES 1
 #include "engine/kernels/quant_matmul_x86.inc"
+#undef LORAD_QMM_WIDE_INT_TILES
 
 }  // namespace
 }  // namespace avx512
 
+#pragma GCC diagnostic pop
 #pragma GCC pop_options
 
 const MatMulKernels& Avx512MatMulKernels() {

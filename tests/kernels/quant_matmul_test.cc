@@ -136,6 +136,47 @@ INSTANTIATE_TEST_SUITE_P(AllTypesIsasThreads, QuantMatMulTest, ::testing::Values
                                   std::to_string(std::get<2>(info.param));
                          });
 
+// The SIMD kernels of every ISA give the same bits for the integer formats (same int32 lane
+// dots, same fp32 operations in the same order), whatever the tile shape an ISA uses and however
+// many x rows share a call: a row's result does not depend on the batch it is computed in.
+TEST(QuantMatMulTest, SimdIsasAgreeBitExactlyAtEveryBatchSize) {
+  std::vector<Isa> simd;
+  for (Isa isa : testing::SupportedIsas()) {
+    if (isa != Isa::kScalar) simd.push_back(isa);
+  }
+  if (simd.size() < 2) GTEST_SKIP() << "needs two SIMD ISAs";
+  uint32_t seed = 100;
+  for (DType type :
+       {DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ4_K, DType::kQ6_K}) {
+    const int64_t cols = BlockElements(type) == 32 ? 576 : 768;
+    for (int64_t rows : {1, 3, 4, 5, 17, 50}) {
+      const std::vector<uint8_t> data = RandomMatrix(type, rows, cols, seed++);
+      const QuantMatrix w{type, rows, cols, data.data(), RowBytes(type, cols)};
+      const int64_t max_m = 11;
+      const std::vector<float> x = RandomFloats(static_cast<size_t>(max_m * cols), seed++);
+      // Row i of a batch of m must equal the same row computed alone, on every ISA.
+      std::vector<float> alone(static_cast<size_t>(max_m * rows));
+      {
+        ScopedIsa scoped(simd.front());
+        for (int64_t i = 0; i < max_m; ++i) {
+          QuantMatMul(w, x.data() + i * cols, 1, alone.data() + i * rows, nullptr);
+        }
+      }
+      for (Isa isa : simd) {
+        ScopedIsa scoped(isa);
+        for (int64_t m : {1, 2, 3, 4, 5, 8, 9, 11}) {
+          std::vector<float> y(static_cast<size_t>(m * rows));
+          QuantMatMul(w, x.data(), m, y.data(), nullptr);
+          for (size_t k = 0; k < y.size(); ++k) {
+            ASSERT_EQ(y[k], alone[k]) << DTypeName(type) << " " << IsaName(isa) << " rows=" << rows
+                                      << " m=" << m << " at " << k;
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(QuantMatMulTest, ZeroRowsOrZeroMIsANoOp) {
   const std::vector<uint8_t> data = RandomMatrix(DType::kQ4_1, 4, 64, 3);
   const QuantMatrix w{DType::kQ4_1, 4, 64, data.data(), RowBytes(DType::kQ4_1, 64)};
