@@ -1,11 +1,13 @@
 // y = x · Wᵀ against a frozen base matrix kept in its stored (quantized) format, as a LibTorch
-// autograd op: W is dequantized to fp32 while the forward op runs and again in the backward op
-// (which only returns dL/dx; W gets no gradient), so the model is never held in full precision.
+// autograd op: W is dequantized (to fp32, or straight to bf16) while the forward op runs and
+// again in the backward op (which only returns dL/dx; W gets no gradient), so the model is never
+// held in full precision; the output head, multiplied over row chunks, is dequantized once.
 // Each forward and backward call first asks the gate to pause; a gate error throws GateStop.
 // Internal to engine/finetune (includes LibTorch).
 #pragma once
 
 #include <exception>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "engine/finetune/train_gate.h"
@@ -35,10 +37,27 @@ struct GateState {
 // 100 MB allocation per call is a fresh mmap whose page faults cost a fifth of a step.)
 torch::Tensor DequantizeWeight(const WeightMatrix& w);
 
+// W in the dtype FrozenLinear multiplies in: DequantizeWeight's fp32, or with `bf16` W
+// dequantized straight to bf16 (a row chunk at a time) in this thread's second scratch buffer,
+// with the same reuse rules.
+torch::Tensor FrozenWeight(const WeightMatrix& w, bool bf16);
+// Several matrices with the same cols, their rows stacked in order (same buffer).
+torch::Tensor FrozenWeights(const std::vector<const WeightMatrix*>& ws, bool bf16);
+
 // x [n, w.cols] -> [n, w.rows], fp32 in and out. With `bf16`, W and x (and in backward the
 // incoming gradient) are rounded to bf16 for the multiply, accumulated in fp32 by oneDNN.
 // `w` and `gate` must outlive the autograd graph.
 torch::Tensor FrozenLinear(const torch::Tensor& x, const WeightMatrix& w, GateState* gate,
                            bool bf16 = false);
+
+// The op for several matrices on the same input: x [n, cols] -> [n, Σ rows], their outputs side
+// by side (one multiply forward and backward, x rounded to bf16 once), e.g. q, k and v.
+torch::Tensor FrozenLinear(const torch::Tensor& x, const std::vector<const WeightMatrix*>& ws,
+                           GateState* gate, bool bf16);
+
+// The same op on a weight from FrozenWeight, for callers that multiply one matrix many times
+// (the output head over row chunks): `w` must stay valid (no other FrozenWeight or
+// DequantizeWeight call of the same dtype on this thread) until the op's backward has run.
+torch::Tensor FrozenLinear(const torch::Tensor& x, const torch::Tensor& w, GateState* gate);
 
 }  // namespace lorad::finetune

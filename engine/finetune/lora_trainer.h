@@ -1,6 +1,6 @@
 // LoRA training on the frozen, still-quantized base with LibTorch autograd. The base weights
-// are read in their stored format; each projection is dequantized to fp32 only while its own
-// forward or backward op runs (never the whole model at once) and gets no gradient. LoRA A and
+// are read in their stored format; each projection is dequantized (fp32 or bf16) only while its
+// own forward or backward op runs (never the whole model at once) and gets no gradient. LoRA A and
 // B are initialized as PEFT does (A Kaiming-uniform, B zero) and trained with AdamW, gradient
 // clipping and accumulation, a warm-up + decay schedule and dropout; the loss is the mean
 // cross-entropy over target tokens. The same seed and dataset give the same run, also across

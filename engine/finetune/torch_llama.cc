@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "ATen/CPUGeneratorImpl.h"
+#include "engine/finetune/fused_ops.h"
 #include "engine/kernels/quant_matmul.h"
 
 namespace lorad::finetune {
@@ -38,37 +39,55 @@ torch::Tensor TorchLlama::Embed(const torch::Tensor& tokens) {
 }
 
 torch::Tensor TorchLlama::RmsNorm(const torch::Tensor& x, const torch::Tensor& gain) {
-  const float eps = w_.spec.rms_norm_eps;
-  return x * torch::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps) * gain;
+  return FusedRmsNorm(x, gain, w_.spec.rms_norm_eps);
+}
+
+std::vector<torch::Tensor> TorchLlama::Project(const torch::Tensor& x,
+                                               const std::vector<const WeightMatrix*>& ws,
+                                               const std::vector<const LoraParam*>& loras,
+                                               const Pass& pass, at::Generator* generator) {
+  const torch::Tensor base = FrozenLinear(x, ws, gate_, bf16_);
+  std::vector<torch::Tensor> ys = {base};
+  if (ws.size() > 1) {
+    std::vector<int64_t> sizes;
+    for (const WeightMatrix* w : ws) sizes.push_back(w->rows);
+    ys = base.split_with_sizes(sizes, 1);  // backward: one cat
+  }
+  const LoraParamSet& set = *pass.lora;
+  const bool dropout = pass.train && set.dropout > 0.0f;
+  std::vector<torch::Tensor> a_list;
+  for (const LoraParam* lora : loras) {
+    if (lora->a.defined()) a_list.push_back(lora->a);
+  }
+  if (!dropout && a_list.size() == loras.size() && a_list.size() > 1) {
+    // All adapted, all on the same input: one x·Aᵀ for the stacked A's, then each delta from
+    // its own columns.
+    std::vector<int64_t> ranks;
+    for (const torch::Tensor& a : a_list) ranks.push_back(a.size(0));
+    const std::vector<torch::Tensor> xa =
+        torch::mm(x, torch::cat(a_list, 0).t()).split_with_sizes(ranks, 1);
+    for (size_t i = 0; i < ys.size(); ++i) {
+      ys[i] = torch::addmm(ys[i], xa[i], loras[i]->b.t(), /*beta=*/1, set.scale);
+    }
+    return ys;
+  }
+  for (size_t i = 0; i < ys.size(); ++i) {
+    const LoraParam& lora = *loras[i];
+    if (!lora.a.defined()) continue;
+    torch::Tensor in = x;
+    if (dropout) {
+      torch::Tensor keep = torch::empty_like(x).bernoulli_(1.0 - set.dropout, *generator);
+      in = x * keep / (1.0 - set.dropout);
+    }
+    ys[i] = torch::addmm(ys[i], torch::mm(in, lora.a.t()), lora.b.t(), /*beta=*/1, set.scale);
+  }
+  return ys;
 }
 
 torch::Tensor TorchLlama::Project(const torch::Tensor& x, const WeightMatrix& w,
                                   const LoraParam& lora, const Pass& pass,
                                   at::Generator* generator) {
-  torch::Tensor y = FrozenLinear(x, w, gate_, bf16_);
-  if (!lora.a.defined()) return y;
-  const LoraParamSet& set = *pass.lora;
-  torch::Tensor in = x;
-  if (pass.train && set.dropout > 0.0f) {
-    torch::Tensor keep = torch::empty_like(x).bernoulli_(1.0 - set.dropout, *generator);
-    in = x * keep / (1.0 - set.dropout);
-  }
-  return y + torch::matmul(torch::matmul(in, lora.a.t()), lora.b.t()) * set.scale;
-}
-
-// x [batch, len, heads, head_dim]; cos/sin [len, head_dim / 2].
-torch::Tensor TorchLlama::Rope(const torch::Tensor& x, const torch::Tensor& cos,
-                               const torch::Tensor& sin) {
-  const int64_t hd = x.size(3);
-  const torch::Tensor c = cos.view({1, cos.size(0), 1, hd / 2});
-  const torch::Tensor s = sin.view({1, sin.size(0), 1, hd / 2});
-  if (w_.spec.rope_neox) {
-    const torch::Tensor x0 = x.narrow(3, 0, hd / 2), x1 = x.narrow(3, hd / 2, hd / 2);
-    return torch::cat({x0 * c - x1 * s, x0 * s + x1 * c}, 3);
-  }
-  const torch::Tensor pairs = x.view({x.size(0), x.size(1), x.size(2), hd / 2, 2});
-  const torch::Tensor x0 = pairs.select(4, 0), x1 = pairs.select(4, 1);
-  return torch::stack({x0 * c - x1 * s, x0 * s + x1 * c}, 4).view(x.sizes());
+  return Project(x, {&w}, {&lora}, pass, generator)[0];
 }
 
 torch::Tensor TorchLlama::Layer(size_t l, const torch::Tensor& x, const Pass& pass) {
@@ -81,32 +100,29 @@ torch::Tensor TorchLlama::Layer(size_t l, const torch::Tensor& x, const Pass& pa
   at::Generator gen =
       at::make_generator<at::CPUGeneratorImpl>(pass.dropout_seed + 0x9e3779b97f4a7c15ull * (l + 1));
   torch::Tensor h = RmsNorm(x, norms_[l][0]);
-  torch::Tensor q = Project(h, lw.wq, lp[0], pass, &gen);
-  torch::Tensor k = Project(h, lw.wk, lp[1], pass, &gen);
-  torch::Tensor v = Project(h, lw.wv, lp[2], pass, &gen);
+  const std::vector<torch::Tensor> qkv =
+      Project(h, {&lw.wq, &lw.wk, &lw.wv}, {&lp[0], &lp[1], &lp[2]}, pass, &gen);
+  torch::Tensor q = qkv[0], k = qkv[1], v = qkv[2];  // views of one product where not adapted
   if (biases_[l][0].defined()) q = q + biases_[l][0];
   if (biases_[l][1].defined()) k = k + biases_[l][1];
   if (biases_[l][2].defined()) v = v + biases_[l][2];
-  q = Rope(q.view({batch, len, nh, hd}), pass.cos, pass.sin).permute({0, 2, 1, 3});
-  k = Rope(k.view({batch, len, nkv, hd}), pass.cos, pass.sin).permute({0, 2, 1, 3});
-  v = v.view({batch, len, nkv, hd}).permute({0, 2, 1, 3});
-  if (nh != nkv) {
-    k = k.repeat_interleave(nh / nkv, 1);
-    v = v.repeat_interleave(nh / nkv, 1);
-  }
-  torch::Tensor scores = torch::matmul(q, k.transpose(2, 3)) / std::sqrt(double(hd));
-  scores = scores.masked_fill(pass.causal, -std::numeric_limits<float>::infinity());
-  torch::Tensor att = torch::matmul(torch::softmax(scores, -1), v);  // [b, nh, len, hd]
-  att = att.permute({0, 2, 1, 3}).reshape({n, nh * hd});
+  q = FusedRope(q.reshape({batch, len, nh, hd}), pass.cos, pass.sin, s.rope_neox)
+          .view({n, nh * hd});
+  k = FusedRope(k.reshape({batch, len, nkv, hd}), pass.cos, pass.sin, s.rope_neox)
+          .view({n, nkv * hd});
+  const torch::Tensor att = CausalAttention(q, k, v, batch, nh, nkv, hd);  // [n, nh * hd]
   torch::Tensor y = x + Project(att, lw.wo, lp[3], pass, &gen);
   h = RmsNorm(y, norms_[l][1]);
-  torch::Tensor g = Project(h, lw.w_gate, lp[4], pass, &gen);
-  torch::Tensor u = Project(h, lw.w_up, lp[5], pass, &gen);
-  return y + Project(torch::silu(g) * u, lw.w_down, lp[6], pass, &gen);
+  const std::vector<torch::Tensor> gate_up =
+      Project(h, {&lw.w_gate, &lw.w_up}, {&lp[4], &lp[5]}, pass, &gen);
+  return y + Project(FusedSwiGlu(gate_up[0], gate_up[1]), lw.w_down, lp[6], pass, &gen);
 }
 
-torch::Tensor TorchLlama::HeadLossSum(const torch::Tensor& hidden, const torch::Tensor& labels) {
-  const torch::Tensor logits = FrozenLinear(RmsNorm(hidden, output_norm_), w_.output, gate_, bf16_);
+torch::Tensor TorchLlama::HeadWeight() { return FrozenWeight(w_.output, bf16_); }
+
+torch::Tensor TorchLlama::HeadLossSum(const torch::Tensor& hidden, const torch::Tensor& labels,
+                                      const torch::Tensor& head) {
+  const torch::Tensor logits = FrozenLinear(RmsNorm(hidden, output_norm_), head, gate_);
   return torch::nn::functional::cross_entropy(
       logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
 }
@@ -170,6 +186,7 @@ struct FusedHeadFn : public torch::autograd::Function<FusedHeadFn> {
     const bool need_grad = hidden.requires_grad();
     torch::Tensor grad = need_grad ? torch::empty_like(hidden) : torch::Tensor();
     double total = 0.0;
+    const torch::Tensor head = model->HeadWeight();  // converted once for all chunks
     for (int64_t r = 0; r < hidden.size(0); r += kHeadChunkRows) {
       const int64_t rows = std::min(kHeadChunkRows, hidden.size(0) - r);
       torch::Tensor h = hidden.narrow(0, r, rows).detach();
@@ -177,11 +194,11 @@ struct FusedHeadFn : public torch::autograd::Function<FusedHeadFn> {
       if (need_grad) {
         torch::AutoGradMode enable(true);
         h.requires_grad_(true);
-        torch::Tensor loss = model->HeadLossSum(h, y);
+        torch::Tensor loss = model->HeadLossSum(h, y, head);
         grad.narrow(0, r, rows).copy_(torch::autograd::grad({loss}, {h})[0]);
         total += loss.item<double>();
       } else {
-        total += model->HeadLossSum(h, y).item<double>();
+        total += model->HeadLossSum(h, y, head).item<double>();
       }
     }
     ctx->save_for_backward({grad});
@@ -218,7 +235,6 @@ torch::Tensor TorchLlama::LossSum(const torch::Tensor& tokens, const torch::Tens
   }
   pass->cos = torch::from_blob(cos_v.data(), {len, hd / 2}).clone();
   pass->sin = torch::from_blob(sin_v.data(), {len, hd / 2}).clone();
-  pass->causal = torch::ones({len, len}, torch::kBool).triu(1);
   passes_.clear();  // the previous call's backward has run
   passes_.push_back(std::move(pass));
   const Pass& p = *passes_.back();

@@ -50,22 +50,30 @@ class TorchLlama {
   struct Pass {
     int64_t batch = 0, len = 0;
     torch::Tensor cos, sin;  // [len, head_dim / 2]
-    torch::Tensor causal;    // bool [len, len], true where masked
     const LoraParamSet* lora = nullptr;
     bool train = false;
     uint64_t dropout_seed = 0;
   };
   // Layer `l` on x [batch * len, hidden].
   torch::Tensor Layer(size_t l, const torch::Tensor& x, const Pass& pass);
-  // Sum of the cross-entropy of `labels` given final hidden states [rows, hidden].
-  torch::Tensor HeadLossSum(const torch::Tensor& hidden, const torch::Tensor& labels);
+  // The output matrix as the head multiplies it (FrozenWeight: this thread's scratch buffer).
+  torch::Tensor HeadWeight();
+  // Sum of the cross-entropy of `labels` given final hidden states [rows, hidden]; `head` from
+  // HeadWeight(), still valid.
+  torch::Tensor HeadLossSum(const torch::Tensor& hidden, const torch::Tensor& labels,
+                            const torch::Tensor& head);
 
  private:
   torch::Tensor Embed(const torch::Tensor& tokens);
   // x [n, in] -> [n, out]: the frozen projection plus its LoRA delta.
   torch::Tensor Project(const torch::Tensor& x, const WeightMatrix& w, const LoraParam& lora,
                         const Pass& pass, at::Generator* generator);
-  torch::Tensor Rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
+  // The same for several matrices on the same input (one stacked frozen multiply): one
+  // [n, out_i] per matrix, in order; the LoRA deltas (and their dropout draws) in that order.
+  std::vector<torch::Tensor> Project(const torch::Tensor& x,
+                                     const std::vector<const WeightMatrix*>& ws,
+                                     const std::vector<const LoraParam*>& loras, const Pass& pass,
+                                     at::Generator* generator);
   torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& gain);
 
   const ModelWeights& w_;

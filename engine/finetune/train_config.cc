@@ -113,4 +113,41 @@ BaseCompute ResolveBaseCompute(BaseCompute requested) {
   return BaseCompute::kF32;
 }
 
+absl::Status ParseRecomputePolicy(const std::string& value, RecomputePolicy* out) {
+  if (value == "auto") {
+    *out = RecomputePolicy::kAuto;
+  } else if (value == "true" || value == "1") {
+    *out = RecomputePolicy::kAlways;
+  } else if (value == "false" || value == "0") {
+    *out = RecomputePolicy::kNever;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("recompute '", value, "': expected auto, true or false"));
+  }
+  return absl::OkStatus();
+}
+
+int64_t KeptActivationBytes(const ModelSpec& spec, int64_t batch, int64_t len) {
+  const int64_t qkv = static_cast<int64_t>(spec.num_heads + 2 * spec.num_kv_heads) * spec.head_dim;
+  // Floats per layer and token: 8 hidden-wide tensors (residuals, norms, attention output and
+  // the o/down projections' inputs and outputs), q/k/v before and after RoPE, 4 MLP-wide
+  // tensors (gate, up, SiLU(gate)·up and its gradient path), one attention row per head.
+  const int64_t floats = 8 * int64_t{spec.hidden_size} + 2 * qkv +
+                         4 * int64_t{spec.intermediate_size} + int64_t{spec.num_heads} * len;
+  return floats * 4 * spec.num_layers * batch * len;
+}
+
+bool ShouldRecompute(RecomputePolicy policy, const ModelSpec& spec, int64_t batch, int64_t len,
+                     int64_t budget_bytes) {
+  switch (policy) {
+    case RecomputePolicy::kAlways:
+      return true;
+    case RecomputePolicy::kNever:
+      return false;
+    case RecomputePolicy::kAuto:
+      break;
+  }
+  return KeptActivationBytes(spec, batch, len) > budget_bytes;
+}
+
 }  // namespace lorad::finetune

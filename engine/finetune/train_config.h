@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "engine/base/lora_weights.h"
+#include "engine/base/model_spec.h"
 
 namespace lorad::finetune {
 
@@ -73,5 +74,26 @@ const char* LrScheduleName(LrSchedule schedule);
 
 // kAuto resolved for this CPU (kF32 / kBF16 are returned as they are).
 BaseCompute ResolveBaseCompute(BaseCompute requested);
+
+// Whether a run keeps every layer's activations for backward (fastest) or recomputes them per
+// layer (LoraTrainConfig::recompute_activations).
+enum class RecomputePolicy {
+  kAuto,    // keep them when they fit a memory budget (ShouldRecompute)
+  kAlways,  // always recompute
+  kNever,   // always keep
+};
+
+// "auto" / "true" (always recompute) / "false" (never) -> RecomputePolicy; INVALID_ARGUMENT
+// for another value.
+absl::Status ParseRecomputePolicy(const std::string& value, RecomputePolicy* out);
+
+// Upper estimate of the activation bytes a training micro-batch of `batch` sequences of `len`
+// tokens keeps for backward when nothing is recomputed (per layer and token: the norms' and
+// projections' inputs and outputs, the attention probabilities, the MLP's three widths).
+int64_t KeptActivationBytes(const ModelSpec& spec, int64_t batch, int64_t len);
+
+// kAuto: recompute when KeptActivationBytes(spec, batch, len) exceeds `budget_bytes`.
+bool ShouldRecompute(RecomputePolicy policy, const ModelSpec& spec, int64_t batch, int64_t len,
+                     int64_t budget_bytes);
 
 }  // namespace lorad::finetune
