@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "engine/finetune/train_config.h"
 
 namespace lorad::server {
 
@@ -69,8 +70,10 @@ struct ServerConfig {
   int max_queued_jobs = 16;
   // LibTorch intra-op threads for training; 0 means LibTorch's default.
   int train_threads = 0;
-  // Fine-tuning keeps only each layer's input and recomputes the rest in backward.
-  bool train_recompute = true;
+  // Fine-tuning: recompute layer activations in backward (less memory) or keep them (faster);
+  // kAuto keeps them when a job's estimate fits train_activation_memory_mb.
+  finetune::RecomputePolicy train_recompute = finetune::RecomputePolicy::kAuto;
+  int train_activation_memory_mb = 4096;
   // While inference has work, training waits up to this long per pause point, then goes on.
   int train_max_pause_ms = 500;
   // PEM certificate chain and private key; both set: the gRPC port serves TLS only.

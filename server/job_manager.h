@@ -22,6 +22,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "engine/finetune/dataset.h"
+#include "engine/finetune/train_config.h"
 #include "lorad/v1/finetuning.pb.h"
 #include "server/job_gate.h"
 #include "server/job_store.h"
@@ -59,7 +60,9 @@ struct JobManagerOptions {
   int32_t checkpoint_every_steps = 50;  // default for Hyperparameters.checkpoint_every_steps
   int32_t keep_checkpoints = 2;         // newest checkpoints kept per job
   int32_t train_threads = 0;            // LibTorch intra-op threads; 0 = its default
-  bool train_recompute = true;          // LoraTrainConfig::recompute_activations of every job
+  // Decides LoraTrainConfig::recompute_activations of each job (finetune::ShouldRecompute).
+  finetune::RecomputePolicy train_recompute = finetune::RecomputePolicy::kAuto;
+  int64_t train_activation_memory_bytes = int64_t{4096} << 20;
   absl::Duration train_max_pause = absl::Milliseconds(500);  // see JobGate
 };
 

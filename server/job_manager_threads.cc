@@ -1,4 +1,5 @@
 // JobManager: start-up recovery, the validation thread and the training thread.
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -260,7 +261,12 @@ void JobManager::Train(const std::string& job_id) {
     status = config.status();
     if (config.ok()) {
       spec.config = *std::move(config);
-      spec.config.recompute_activations = options_.train_recompute;
+      size_t longest = 0;
+      for (const finetune::TrainExample& e : data) longest = std::max(longest, e.tokens.size());
+      spec.config.recompute_activations = finetune::ShouldRecompute(
+          options_.train_recompute, options_.engine->spec(), spec.config.batch_size,
+          std::min<int64_t>(static_cast<int64_t>(longest), spec.config.max_seq_len),
+          options_.train_activation_memory_bytes);
     }
   }
   if (status.ok()) {

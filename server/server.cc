@@ -190,6 +190,7 @@ absl::Status LoradServer::StartJobManager() {
   options.checkpoint_every_steps = config_.checkpoint_every_steps;
   options.train_threads = config_.train_threads;
   options.train_recompute = config_.train_recompute;
+  options.train_activation_memory_bytes = int64_t{config_.train_activation_memory_mb} << 20;
   options.train_max_pause = absl::Milliseconds(config_.train_max_pause_ms);
   absl::StatusOr<std::unique_ptr<JobManager>> manager = JobManager::Create(options);
   if (!manager.ok()) {

@@ -12,6 +12,7 @@
 // Prints a JSON summary last: mean tokens/s (steps after the first) and peak RSS.
 // Exit 0 on success, 2 on bad flags or inputs, 1 when training fails.
 #include <sys/resource.h>
+#include <algorithm>
 
 #include <cstdio>
 #include <filesystem>
@@ -53,7 +54,11 @@ ABSL_FLAG(std::string, lr_scheduler, "cosine", "cosine, linear or constant");
 ABSL_FLAG(double, dropout, 0.0, "LoRA dropout");
 ABSL_FLAG(uint64_t, seed, 1, "initialization, dropout and data order");
 ABSL_FLAG(int32_t, threads, 0, "LibTorch threads; 0 = LibTorch's default");
-ABSL_FLAG(bool, recompute, true, "recompute layer activations in backward (less memory)");
+ABSL_FLAG(std::string, recompute, "auto",
+          "recompute layer activations in backward (true: less memory), keep them (false: "
+          "faster), or keep them when they fit --activation_memory_mb (auto)");
+ABSL_FLAG(int64_t, activation_memory_mb, 4096,
+          "with --recompute=auto, most MiB of activations kept for backward");
 
 namespace {
 
@@ -152,7 +157,11 @@ int main(int argc, char** argv) {
   c.max_seq_len = absl::GetFlag(FLAGS_max_seq_len);
   c.seed = absl::GetFlag(FLAGS_seed);
   c.num_threads = absl::GetFlag(FLAGS_threads);
-  c.recompute_activations = absl::GetFlag(FLAGS_recompute);
+  lorad::finetune::RecomputePolicy recompute;
+  if (auto s = lorad::finetune::ParseRecomputePolicy(absl::GetFlag(FLAGS_recompute), &recompute);
+      !s.ok()) {
+    return Fail(2, s.ToString());
+  }
   auto targets = ParseTargets(absl::GetFlag(FLAGS_targets));
   if (!targets.ok()) return Fail(2, targets.status().ToString());
   c.targets = *targets;
@@ -194,13 +203,18 @@ int main(int argc, char** argv) {
       }
     }
   }
+  size_t longest = 0;
+  for (const TrainExample& e : *data) longest = std::max(longest, e.tokens.size());
+  c.recompute_activations = lorad::finetune::ShouldRecompute(
+      recompute, (*engine)->spec(), c.batch_size, static_cast<int64_t>(longest),
+      absl::GetFlag(FLAGS_activation_memory_mb) << 20);
   const int64_t num_examples = static_cast<int64_t>(data->size());
   auto trainer =
       lorad::finetune::LoraTrainer::Create((*engine)->weights(), c, *std::move(data), nullptr);
   if (!trainer.ok()) return Fail(2, trainer.status().ToString());
-  std::printf("examples %lld, steps %lld, rank %d, %zu targets\n",
+  std::printf("examples %lld, steps %lld, rank %d, %zu targets, activations %s\n",
               static_cast<long long>(num_examples), static_cast<long long>(c.total_steps), c.rank,
-              c.targets.size());
+              c.targets.size(), c.recompute_activations ? "recomputed" : "kept");
   double tokens_after_first = 0, seconds_after_first = 0;
   std::vector<float> losses;
   for (int64_t i = 0; i < c.total_steps; ++i) {

@@ -135,10 +135,15 @@ TEST(ConfigTest, ConfigTextErrorsNameFileAndLine) {
   EXPECT_TRUE(config.open_health);
   EXPECT_EQ(config.max_queue, 3);
 
-  EXPECT_TRUE(config.train_recompute);
+  EXPECT_EQ(config.train_recompute, finetune::RecomputePolicy::kAuto);
   status = ApplyConfigText(R"({"train_recompute": false})", "j", &config);
   EXPECT_TRUE(status.ok()) << status;
-  EXPECT_FALSE(config.train_recompute);
+  EXPECT_EQ(config.train_recompute, finetune::RecomputePolicy::kNever);
+  status = ApplyConfigText(R"({"train_recompute": "true"})", "j", &config);
+  EXPECT_TRUE(status.ok()) << status;
+  EXPECT_EQ(config.train_recompute, finetune::RecomputePolicy::kAlways);
+  status = ApplyConfigText(R"({"train_recompute": "sometimes"})", "j", &config);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("expected auto, true or false"));
 
   status = ApplyConfigText(R"({"listen": )", "j", &config);
   EXPECT_THAT(std::string(status.message()), HasSubstr("j: not a JSON object"));
