@@ -263,10 +263,16 @@ void JobManager::Train(const std::string& job_id) {
       spec.config = *std::move(config);
       size_t longest = 0;
       for (const finetune::TrainExample& e : data) longest = std::max(longest, e.tokens.size());
+      const int64_t len = std::min<int64_t>(static_cast<int64_t>(longest), spec.config.max_seq_len);
       spec.config.recompute_activations = finetune::ShouldRecompute(
-          options_.train_recompute, options_.engine->spec(), spec.config.batch_size,
-          std::min<int64_t>(static_cast<int64_t>(longest), spec.config.max_seq_len),
+          options_.train_recompute, options_.engine->spec(), spec.config.batch_size, len,
           options_.train_activation_memory_bytes);
+      std::fprintf(
+          stderr, "lorad: job %s: layer activations %s (estimated %lld MiB kept)\n", job_id.c_str(),
+          spec.config.recompute_activations ? "recomputed" : "kept",
+          static_cast<long long>(
+              finetune::KeptActivationBytes(options_.engine->spec(), spec.config.batch_size, len) >>
+              20));
     }
   }
   if (status.ok()) {
