@@ -67,14 +67,14 @@ inline float Bf16ToFp32(uint16_t h) {
   return f;
 }
 
-// Round-to-nearest-even fp32 -> bf16; NaN stays NaN.
+// Round-to-nearest-even fp32 -> bf16; NaN stays NaN (quieted). Branch-free, so loops over it
+// vectorize.
 inline uint16_t Fp32ToBf16(float f) {
   uint32_t x;
   std::memcpy(&x, &f, sizeof(x));
-  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);
-  const uint32_t lsb = (x >> 16) & 1u;
-  x += 0x7fffu + lsb;
-  return static_cast<uint16_t>(x >> 16);
+  const uint32_t rounded = (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;
+  const uint32_t quiet_nan = (x >> 16) | 0x40u;
+  return static_cast<uint16_t>((x & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
 }
 
 }  // namespace lorad

@@ -113,38 +113,31 @@ void GateState::Pause() {
   throw GateStop(std::move(s));
 }
 
-torch::Tensor DequantizeWeight(const WeightMatrix& w) { return FrozenWeights({&w}, false); }
-
-torch::Tensor FrozenWeight(const WeightMatrix& w, bool bf16) { return FrozenWeights({&w}, bf16); }
-
 torch::Tensor FrozenWeights(const std::vector<const WeightMatrix*>& ws, bool bf16) {
   const int64_t cols = ws.front()->cols;
   int64_t rows = 0;
   for (const WeightMatrix* w : ws) rows += w->rows;
   const size_t n = static_cast<size_t>(rows) * cols;
   if (!bf16) {
-    float* dst = Scratch<float>(n);
+    float* const out = Scratch<float>(n);
+    float* dst = out;
     for (const WeightMatrix* w : ws) {
       DequantizeInto(*w, dst);
       dst += w->rows * cols;
     }
-    return torch::from_blob(Scratch<float>(n), {rows, cols}, torch::kFloat32);
+    return torch::from_blob(out, {rows, cols}, torch::kFloat32);
   }
-  at::BFloat16* dst = Scratch<at::BFloat16>(n);
+  at::BFloat16* const out = Scratch<at::BFloat16>(n);
+  at::BFloat16* dst = out;
   for (const WeightMatrix* w : ws) {
     DequantizeBf16Into(*w, reinterpret_cast<uint16_t*>(dst));
     dst += w->rows * cols;
   }
-  return torch::from_blob(Scratch<at::BFloat16>(n), {rows, cols}, torch::kBFloat16);
+  return torch::from_blob(out, {rows, cols}, torch::kBFloat16);
 }
 
 torch::Tensor FrozenLinear(const torch::Tensor& x, const torch::Tensor& w, GateState* gate) {
   return PreparedLinearFn::apply(x, w, reinterpret_cast<int64_t>(gate));
-}
-
-torch::Tensor FrozenLinear(const torch::Tensor& x, const WeightMatrix& w, GateState* gate,
-                           bool bf16) {
-  return FrozenLinear(x, std::vector<const WeightMatrix*>{&w}, gate, bf16);
 }
 
 torch::Tensor FrozenLinear(const torch::Tensor& x, const std::vector<const WeightMatrix*>& ws,

@@ -31,33 +31,24 @@ struct GateState {
   void Pause();
 };
 
-// W [rows, cols] dequantized to fp32 (rows split over LibTorch's threads) into this thread's
-// scratch buffer, which is reused by the next call on the same thread: use the result before
-// dequantizing another matrix and do not let autograd keep it. (Reuse matters: a fresh
-// 100 MB allocation per call is a fresh mmap whose page faults cost a fifth of a step.)
-torch::Tensor DequantizeWeight(const WeightMatrix& w);
-
-// W in the dtype FrozenLinear multiplies in: DequantizeWeight's fp32, or with `bf16` W
-// dequantized straight to bf16 (a row chunk at a time) in this thread's second scratch buffer,
-// with the same reuse rules.
-torch::Tensor FrozenWeight(const WeightMatrix& w, bool bf16);
-// Several matrices with the same cols, their rows stacked in order (same buffer).
+// The matrices `ws` (same cols) in the dtype FrozenLinear multiplies in, their rows stacked in
+// order: dequantized to fp32, or with `bf16` straight to bf16 (a row chunk at a time), rows
+// split over LibTorch's threads. The result lives in this thread's scratch buffer for that
+// dtype, reused by the next call: use it before converting other matrices of the same dtype
+// and do not let autograd keep it. (Reuse matters: a fresh 100 MB allocation per call is a
+// fresh mmap whose page faults cost a fifth of a step.)
 torch::Tensor FrozenWeights(const std::vector<const WeightMatrix*>& ws, bool bf16);
 
-// x [n, w.cols] -> [n, w.rows], fp32 in and out. With `bf16`, W and x (and in backward the
-// incoming gradient) are rounded to bf16 for the multiply, accumulated in fp32 by oneDNN.
-// `w` and `gate` must outlive the autograd graph.
-torch::Tensor FrozenLinear(const torch::Tensor& x, const WeightMatrix& w, GateState* gate,
-                           bool bf16 = false);
-
-// The op for several matrices on the same input: x [n, cols] -> [n, Σ rows], their outputs side
-// by side (one multiply forward and backward, x rounded to bf16 once), e.g. q, k and v.
+// x [n, cols] -> [n, Σ rows] for the frozen matrices `ws` on the same input (e.g. q, k and v:
+// one multiply forward and backward, their outputs side by side), fp32 in and out. With `bf16`,
+// W and x (and in backward the incoming gradient) are rounded to bf16 for the multiply,
+// accumulated in fp32 by oneDNN. `ws` and `gate` must outlive the autograd graph.
 torch::Tensor FrozenLinear(const torch::Tensor& x, const std::vector<const WeightMatrix*>& ws,
                            GateState* gate, bool bf16);
 
-// The same op on a weight from FrozenWeight, for callers that multiply one matrix many times
-// (the output head over row chunks): `w` must stay valid (no other FrozenWeight or
-// DequantizeWeight call of the same dtype on this thread) until the op's backward has run.
+// The same op on a weight from FrozenWeights, for callers that multiply one matrix many times
+// (the output head over row chunks): `w` must stay valid (no other FrozenWeights call of the
+// same dtype on this thread) until the op's backward has run.
 torch::Tensor FrozenLinear(const torch::Tensor& x, const torch::Tensor& w, GateState* gate);
 
 }  // namespace lorad::finetune

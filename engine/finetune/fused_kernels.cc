@@ -4,6 +4,8 @@
 #include <bit>
 #include <cmath>
 
+#include "engine/base/half.h"
+
 // Plain loops the compiler vectorizes, cloned per instruction set (GCC function multiversioning;
 // the loader picks the clone once).
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
@@ -170,11 +172,7 @@ void CausalSoftmaxBackwardRow(const float* p, float* dp, int64_t valid, int64_t 
 
 LORAD_SIMD_CLONES
 void FloatToBf16(const float* x, int64_t n, uint16_t* y) {
-  for (int64_t i = 0; i < n; ++i) {
-    const uint32_t bits = std::bit_cast<uint32_t>(x[i]);
-    const uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
-    y[i] = static_cast<uint16_t>(x[i] != x[i] ? 0x7fc0u : rounded);
-  }
+  for (int64_t i = 0; i < n; ++i) y[i] = Fp32ToBf16(x[i]);
 }
 
 }  // namespace lorad::finetune::fused_kernels

@@ -34,7 +34,7 @@ void CausalSoftmaxRow(float* row, int64_t valid, int64_t width, float scale);
 // (scale included); dp[valid, width) becomes 0.
 void CausalSoftmaxBackwardRow(const float* p, float* dp, int64_t valid, int64_t width, float scale);
 
-// bf16 bits of x[0, n) rounded to nearest even (NaN stays NaN), as LibTorch's conversion.
+// bf16 bits of x[0, n): lorad::Fp32ToBf16 (round to nearest even), vectorized.
 void FloatToBf16(const float* x, int64_t n, uint16_t* y);
 
 }  // namespace lorad::finetune::fused_kernels

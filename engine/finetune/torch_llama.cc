@@ -118,7 +118,7 @@ torch::Tensor TorchLlama::Layer(size_t l, const torch::Tensor& x, const Pass& pa
   return y + Project(FusedSwiGlu(gate_up[0], gate_up[1]), lw.w_down, lp[6], pass, &gen);
 }
 
-torch::Tensor TorchLlama::HeadWeight() { return FrozenWeight(w_.output, bf16_); }
+torch::Tensor TorchLlama::HeadWeight() { return FrozenWeights({&w_.output}, bf16_); }
 
 torch::Tensor TorchLlama::HeadLossSum(const torch::Tensor& hidden, const torch::Tensor& labels,
                                       const torch::Tensor& head) {

@@ -56,7 +56,7 @@ class TorchLlama {
   };
   // Layer `l` on x [batch * len, hidden].
   torch::Tensor Layer(size_t l, const torch::Tensor& x, const Pass& pass);
-  // The output matrix as the head multiplies it (FrozenWeight: this thread's scratch buffer).
+  // The output matrix as the head multiplies it (FrozenWeights: this thread's scratch buffer).
   torch::Tensor HeadWeight();
   // Sum of the cross-entropy of `labels` given final hidden states [rows, hidden]; `head` from
   // HeadWeight(), still valid.
