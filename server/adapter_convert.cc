@@ -1,5 +1,7 @@
 #include "server/adapter_convert.h"
 
+#include "server/proto_time.h"
+
 namespace lorad::server {
 
 v1::ResidencyTier ToProtoTier(adapters::ResidencyTier tier) {
@@ -28,9 +30,7 @@ void ToProtoAdapterInfo(const adapters::AdapterInfo& info, v1::AdapterInfo* out)
   out->set_use_rslora(info.use_rslora);
   out->set_active_requests(static_cast<uint32_t>(info.active_requests));
   if (info.loaded_at != absl::Time()) {
-    const int64_t nanos = absl::ToUnixNanos(info.loaded_at);
-    out->mutable_create_time()->set_seconds(nanos / 1000000000);
-    out->mutable_create_time()->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+    ToProtoTimestamp(info.loaded_at, out->mutable_create_time());
   }
 }
 

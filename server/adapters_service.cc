@@ -1,20 +1,10 @@
 #include "server/adapters_service.h"
 
 #include "server/adapter_convert.h"
+#include "server/finished_reactors.h"
 #include "server/status_to_grpc.h"
 
 namespace lorad::server {
-namespace {
-
-grpc::ServerUnaryReactor* Finished(grpc::CallbackServerContext* context,
-                                   const grpc::Status& status) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(status);
-  return reactor;
-}
-
-}  // namespace
-
 grpc::Status AdaptersService::Admit(const grpc::CallbackServerContext& context,
                                     adapters::AdapterStore** store) const {
   grpc::Status status = Authorize(auth_, context, Role::kAdmin);
@@ -31,7 +21,7 @@ grpc::ServerUnaryReactor* AdaptersService::LoadAdapter(grpc::CallbackServerConte
                                                        lorad::v1::LoadAdapterResponse* response) {
   adapters::AdapterStore* store = nullptr;
   if (grpc::Status status = Admit(*context, &store); !status.ok()) {
-    return Finished(context, status);
+    return FinishUnary(context, status);
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   // `request` and `response` stay valid until the reactor finishes.
@@ -53,10 +43,10 @@ grpc::ServerUnaryReactor* AdaptersService::UnloadAdapter(
     lorad::v1::UnloadAdapterResponse* response) {
   adapters::AdapterStore* store = nullptr;
   if (grpc::Status status = Admit(*context, &store); !status.ok()) {
-    return Finished(context, status);
+    return FinishUnary(context, status);
   }
   // Requests using the adapter keep their version until they finish.
-  return Finished(context, ToGrpcStatus(store->Unload(request->adapter_id())));
+  return FinishUnary(context, ToGrpcStatus(store->Unload(request->adapter_id())));
 }
 
 grpc::ServerUnaryReactor* AdaptersService::GetAdapter(grpc::CallbackServerContext* context,
@@ -64,12 +54,12 @@ grpc::ServerUnaryReactor* AdaptersService::GetAdapter(grpc::CallbackServerContex
                                                       lorad::v1::GetAdapterResponse* response) {
   adapters::AdapterStore* store = nullptr;
   if (grpc::Status status = Admit(*context, &store); !status.ok()) {
-    return Finished(context, status);
+    return FinishUnary(context, status);
   }
   absl::StatusOr<adapters::AdapterInfo> info = store->Get(request->adapter_id());
-  if (!info.ok()) return Finished(context, ToGrpcStatus(info.status()));
+  if (!info.ok()) return FinishUnary(context, ToGrpcStatus(info.status()));
   ToProtoAdapterInfo(*info, response->mutable_adapter());
-  return Finished(context, grpc::Status::OK);
+  return FinishUnary(context, grpc::Status::OK);
 }
 
 grpc::ServerUnaryReactor* AdaptersService::ListAdapters(
@@ -77,7 +67,7 @@ grpc::ServerUnaryReactor* AdaptersService::ListAdapters(
     lorad::v1::ListAdaptersResponse* response) {
   adapters::AdapterStore* store = nullptr;
   if (grpc::Status status = Admit(*context, &store); !status.ok()) {
-    return Finished(context, status);
+    return FinishUnary(context, status);
   }
   for (const adapters::AdapterInfo& info : store->List()) {
     if (request->tier() != v1::RESIDENCY_TIER_UNSPECIFIED &&
@@ -86,7 +76,7 @@ grpc::ServerUnaryReactor* AdaptersService::ListAdapters(
     }
     ToProtoAdapterInfo(info, response->add_adapters());
   }
-  return Finished(context, grpc::Status::OK);
+  return FinishUnary(context, grpc::Status::OK);
 }
 
 }  // namespace lorad::server

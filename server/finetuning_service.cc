@@ -2,22 +2,11 @@
 
 #include <algorithm>
 
+#include "server/finished_reactors.h"
 #include "server/status_to_grpc.h"
-#include "server/unimplemented.h"
 #include "server/watch_job_reactor.h"
 
 namespace lorad::server {
-namespace {
-
-grpc::ServerUnaryReactor* Finished(grpc::CallbackServerContext* context,
-                                   const grpc::Status& status) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(status);
-  return reactor;
-}
-
-}  // namespace
-
 grpc::Status FineTuningService::Admit(const grpc::CallbackServerContext& context,
                                       JobManager** manager) const {
   grpc::Status status = Authorize(auth_, context, Role::kAdmin);
@@ -34,12 +23,12 @@ grpc::ServerUnaryReactor* FineTuningService::CreateJob(grpc::CallbackServerConte
                                                        lorad::v1::CreateJobResponse* response) {
   JobManager* manager = nullptr;
   if (grpc::Status status = Admit(*context, &manager); !status.ok()) {
-    return Finished(context, status);
+    return FinishUnary(context, status);
   }
   absl::StatusOr<v1::Job> job = manager->CreateJob(*request);
-  if (!job.ok()) return Finished(context, ToGrpcStatus(job.status()));
+  if (!job.ok()) return FinishUnary(context, ToGrpcStatus(job.status()));
   *response->mutable_job() = *std::move(job);
-  return Finished(context, grpc::Status::OK);
+  return FinishUnary(context, grpc::Status::OK);
 }
 
 grpc::ServerUnaryReactor* FineTuningService::GetJob(grpc::CallbackServerContext* context,
@@ -47,12 +36,12 @@ grpc::ServerUnaryReactor* FineTuningService::GetJob(grpc::CallbackServerContext*
                                                     lorad::v1::GetJobResponse* response) {
   JobManager* manager = nullptr;
   if (grpc::Status status = Admit(*context, &manager); !status.ok()) {
-    return Finished(context, status);
+    return FinishUnary(context, status);
   }
   absl::StatusOr<v1::Job> job = manager->GetJob(request->job_id());
-  if (!job.ok()) return Finished(context, ToGrpcStatus(job.status()));
+  if (!job.ok()) return FinishUnary(context, ToGrpcStatus(job.status()));
   *response->mutable_job() = *std::move(job);
-  return Finished(context, grpc::Status::OK);
+  return FinishUnary(context, grpc::Status::OK);
 }
 
 grpc::ServerUnaryReactor* FineTuningService::ListJobs(grpc::CallbackServerContext* context,
@@ -60,16 +49,16 @@ grpc::ServerUnaryReactor* FineTuningService::ListJobs(grpc::CallbackServerContex
                                                       lorad::v1::ListJobsResponse* response) {
   JobManager* manager = nullptr;
   if (grpc::Status status = Admit(*context, &manager); !status.ok()) {
-    return Finished(context, status);
+    return FinishUnary(context, status);
   }
   absl::StatusOr<JobPage> page = manager->ListJobs(
       request->state(), request->page().page_token(),
       static_cast<int32_t>(std::min<uint32_t>(request->page().page_size(), 1u << 30)));
-  if (!page.ok()) return Finished(context, ToGrpcStatus(page.status()));
+  if (!page.ok()) return FinishUnary(context, ToGrpcStatus(page.status()));
   for (v1::Job& job : page->jobs) *response->add_jobs() = std::move(job);
   response->mutable_page()->set_next_page_token(page->next_page_token);
   response->mutable_page()->set_total_size(static_cast<uint64_t>(page->total_size));
-  return Finished(context, grpc::Status::OK);
+  return FinishUnary(context, grpc::Status::OK);
 }
 
 grpc::ServerUnaryReactor* FineTuningService::CancelJob(grpc::CallbackServerContext* context,
@@ -77,12 +66,12 @@ grpc::ServerUnaryReactor* FineTuningService::CancelJob(grpc::CallbackServerConte
                                                        lorad::v1::CancelJobResponse* response) {
   JobManager* manager = nullptr;
   if (grpc::Status status = Admit(*context, &manager); !status.ok()) {
-    return Finished(context, status);
+    return FinishUnary(context, status);
   }
   absl::StatusOr<v1::Job> job = manager->CancelJob(request->job_id());
-  if (!job.ok()) return Finished(context, ToGrpcStatus(job.status()));
+  if (!job.ok()) return FinishUnary(context, ToGrpcStatus(job.status()));
   *response->mutable_job() = *std::move(job);
-  return Finished(context, grpc::Status::OK);
+  return FinishUnary(context, grpc::Status::OK);
 }
 
 grpc::ServerWriteReactor<lorad::v1::JobEvent>* FineTuningService::WatchJob(

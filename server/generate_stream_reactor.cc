@@ -8,9 +8,9 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "server/finished_reactors.h"
 #include "server/inference_metrics.h"
 #include "server/status_to_grpc.h"
-#include "server/unimplemented.h"
 
 namespace lorad::server {
 namespace {

@@ -2,10 +2,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "server/finished_reactors.h"
 #include "server/generate_stream_reactor.h"
 #include "server/generate_unary_reactor.h"
 #include "server/status_to_grpc.h"
-#include "server/unimplemented.h"
 
 namespace lorad::server {
 

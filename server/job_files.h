@@ -27,13 +27,6 @@ absl::StatusOr<std::string> ResolveDataFile(const std::string& data_root, const 
 absl::StatusOr<std::string> ReadFileLimited(const std::string& path, int64_t max_bytes,
                                             absl::string_view shown);
 
-// Writes `bytes` to `path` through a temporary sibling, fsync and rename, so readers see the old
-// file or the whole new one. INTERNAL naming the path on failure.
-absl::Status WriteFileAtomically(const std::string& path, absl::string_view bytes);
-
-// fsyncs a directory (after renames inside it). Errors are ignored.
-void SyncDirectory(const std::string& dir);
-
 // "step-00000050".
 std::string CheckpointName(int64_t step);
 

@@ -8,10 +8,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "adapters/adapter_store.h"
+#include "engine/base/atomic_file.h"
 #include "engine/base/status_macros.h"
 #include "engine/engine.h"
 #include "server/job_convert.h"
 #include "server/job_files.h"
+#include "server/proto_time.h"
 
 namespace lorad::server {
 namespace {
@@ -20,21 +22,14 @@ namespace fs = std::filesystem;
 
 constexpr char kDatasetFile[] = "dataset.jsonl";
 
-void SetNow(google::protobuf::Timestamp* timestamp) {
-  const absl::Time now = absl::Now();
-  const int64_t ns = absl::ToUnixNanos(now);
-  timestamp->set_seconds(ns / 1000000000);
-  timestamp->set_nanos(static_cast<int32_t>(ns % 1000000000));
-}
+}  // namespace
 
-v1::JobEvent NewEvent(const std::string& job_id) {
+v1::JobEvent JobManager::NewEvent(const std::string& job_id) {
   v1::JobEvent event;
   event.set_job_id(job_id);
-  SetNow(event.mutable_time());
+  ToProtoTimestamp(absl::Now(), event.mutable_time());
   return event;
 }
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(const JobManagerOptions& options) {
   if (options.engine == nullptr || options.adapters == nullptr) {
@@ -147,7 +142,7 @@ absl::StatusOr<v1::Job> JobManager::CreateJob(const v1::CreateJobRequest& reques
   live.job.set_state(v1::JOB_STATE_VALIDATING);
   live.job.set_adapter_id(request.adapter_id());
   *live.job.mutable_hyperparameters() = hp;
-  SetNow(live.job.mutable_create_time());
+  ToProtoTimestamp(absl::Now(), live.job.mutable_create_time());
   const std::string job_id = live.job.job_id();
   live.dataset_path = absl::StrCat("jobs/", job_id, "/", kDatasetFile);
   const fs::path job_dir = fs::path(options_.data_dir) / "jobs" / job_id;
@@ -157,7 +152,7 @@ absl::StatusOr<v1::Job> JobManager::CreateJob(const v1::CreateJobRequest& reques
     return absl::InternalError(
         absl::StrCat("cannot create ", job_dir.string(), ": ", error.message()));
   }
-  absl::Status status = WriteFileAtomically((job_dir / kDatasetFile).string(), dataset);
+  absl::Status status = WriteFileAtomically((job_dir / kDatasetFile).string(), {dataset});
   absl::MutexLock lock(&mu_);
   if (status.ok()) status = admit();
   if (status.ok()) status = store_->Create(JobRecord{live.job, live.dataset_path});

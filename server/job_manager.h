@@ -128,8 +128,11 @@ class JobManager {
   void TrainLoop();
   void Validate(const std::string& job_id);
   void Train(const std::string& job_id);
-  // Reads and tokenizes a job's dataset.
+  // Reads and tokenizes a job's dataset; an exception becomes INTERNAL "dataset: ...".
   absl::StatusOr<std::vector<finetune::TrainExample>> LoadDataset(
+      const std::string& dataset_path, const v1::Hyperparameters& hp) const;
+  // LoadDataset without the exception guard.
+  absl::StatusOr<std::vector<finetune::TrainExample>> ParseDataset(
       const std::string& dataset_path, const v1::Hyperparameters& hp) const;
 
   // Moves `live` to `state` (timestamps, error), persists and fans out the state change; a
@@ -138,6 +141,8 @@ class JobManager {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Persists `live.job` with `event` and fans the event out.
   void CommitLocked(const LiveJob& live, v1::JobEvent event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // An event of job `job_id` stamped now.
+  static v1::JobEvent NewEvent(const std::string& job_id);
   int QueuedLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const JobManagerOptions options_;

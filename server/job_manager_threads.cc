@@ -40,10 +40,8 @@ class JobManager::Listener final : public JobRunListener {
     LiveJob* live = Find();
     if (live == nullptr) return;
     *live->job.mutable_progress() = progress;
-    v1::JobEvent event;
-    event.set_job_id(job_id_);
+    v1::JobEvent event = NewEvent(job_id_);
     *event.mutable_progress() = progress;
-    Stamp(&event);
     manager_->CommitLocked(*live, std::move(event));
   }
 
@@ -52,11 +50,9 @@ class JobManager::Listener final : public JobRunListener {
     LiveJob* live = Find();
     if (live == nullptr) return;
     live->job.set_last_checkpoint(path);
-    v1::JobEvent event;
-    event.set_job_id(job_id_);
+    v1::JobEvent event = NewEvent(job_id_);
     event.mutable_checkpoint()->set_step(static_cast<uint64_t>(step));
     event.mutable_checkpoint()->set_path(path);
-    Stamp(&event);
     manager_->CommitLocked(*live, std::move(event));
   }
 
@@ -64,11 +60,6 @@ class JobManager::Listener final : public JobRunListener {
   LiveJob* Find() ABSL_EXCLUSIVE_LOCKS_REQUIRED(manager_->mu_) {
     auto it = manager_->live_.find(job_id_);
     return it == manager_->live_.end() ? nullptr : &it->second;
-  }
-  static void Stamp(v1::JobEvent* event) {
-    const int64_t ns = absl::ToUnixNanos(absl::Now());
-    event->mutable_time()->set_seconds(ns / 1000000000);
-    event->mutable_time()->set_nanos(static_cast<int32_t>(ns % 1000000000));
   }
 
   JobManager* const manager_;
@@ -119,6 +110,15 @@ absl::Status JobManager::Resume() {
 
 absl::StatusOr<std::vector<finetune::TrainExample>> JobManager::LoadDataset(
     const std::string& dataset_path, const v1::Hyperparameters& hp) const {
+  try {
+    return ParseDataset(dataset_path, hp);
+  } catch (const std::exception& e) {  // e.g. the tokenizer throwing on a bad allocation
+    return absl::InternalError(absl::StrCat("dataset: ", e.what()));
+  }
+}
+
+absl::StatusOr<std::vector<finetune::TrainExample>> JobManager::ParseDataset(
+    const std::string& dataset_path, const v1::Hyperparameters& hp) const {
   absl::StatusOr<std::string> text = ReadFileLimited(options_.data_dir + "/" + dataset_path,
                                                      options_.max_dataset_bytes, "dataset");
   if (!text.ok()) return text.status();
@@ -161,12 +161,7 @@ void JobManager::Validate(const std::string& job_id) {
     dataset_path = it->second.dataset_path;
     hp = it->second.job.hyperparameters();
   }
-  absl::StatusOr<std::vector<finetune::TrainExample>> examples;
-  try {
-    examples = LoadDataset(dataset_path, hp);
-  } catch (const std::exception& e) {
-    examples = absl::InternalError(absl::StrCat("dataset: ", e.what()));
-  }
+  absl::StatusOr<std::vector<finetune::TrainExample>> examples = LoadDataset(dataset_path, hp);
   int64_t total_steps = 0;
   absl::Status status = examples.status();
   if (status.ok()) {
@@ -245,12 +240,7 @@ void JobManager::Train(const std::string& job_id) {
   if (examples != nullptr) {
     data = std::move(*examples);
   } else {
-    absl::StatusOr<std::vector<finetune::TrainExample>> loaded;
-    try {
-      loaded = LoadDataset(dataset_path, hp);
-    } catch (const std::exception& e) {
-      loaded = absl::InternalError(absl::StrCat("dataset: ", e.what()));
-    }
+    absl::StatusOr<std::vector<finetune::TrainExample>> loaded = LoadDataset(dataset_path, hp);
     status = loaded.status();
     if (loaded.ok()) data = *std::move(loaded);
   }
@@ -278,7 +268,6 @@ void JobManager::Train(const std::string& job_id) {
   if (status.ok()) {
     JobRunEnv env;
     env.weights = &options_.engine->weights();
-    env.spec = &options_.engine->spec();
     env.adapters = options_.adapters;
     env.data_dir = options_.data_dir;
     env.adapter_root = options_.adapter_root;

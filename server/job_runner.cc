@@ -9,9 +9,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "adapters/adapter_store.h"
+#include "engine/base/atomic_file.h"
 #include "engine/base/status_macros.h"
 #include "engine/finetune/lora_trainer.h"
 #include "engine/finetune/trained_lora.h"
+#include "engine/model/model_weights.h"
 #include "server/job_files.h"
 
 namespace lorad::server {
@@ -123,8 +125,8 @@ absl::Status Publish(const JobRunSpec& spec, const finetune::LoraTrainer& traine
       return absl::InternalError(
           absl::StrCat("cannot create ", temp_dir.string(), ": ", error.message()));
     }
-    LORAD_RETURN_IF_ERROR(finetune::WritePeftAdapter(temp_dir.string(), trainer.Lora(), *env.spec,
-                                                     env.base_model_name));
+    LORAD_RETURN_IF_ERROR(finetune::WritePeftAdapter(temp_dir.string(), trainer.Lora(),
+                                                     env.weights->spec, env.base_model_name));
     SyncDirectory(temp_dir.string());
     fs::rename(temp_dir, final_dir, error);
     if (error) {

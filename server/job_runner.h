@@ -30,8 +30,7 @@ namespace lorad::server {
 
 // What a run needs besides the job itself.
 struct JobRunEnv {
-  const ModelWeights* weights = nullptr;       // the frozen base
-  const ModelSpec* spec = nullptr;             // its spec (for the PEFT config)
+  const ModelWeights* weights = nullptr;       // the frozen base (and its spec)
   adapters::AdapterStore* adapters = nullptr;  // registers the result
   std::string data_dir;                        // checkpoint paths are reported relative to it
   std::string adapter_root;                    // the adapter store's root

@@ -115,10 +115,14 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Dial(const Invocation& invocation
   return grpc::CreateCustomChannel(address, grpc::SslCredentials(options), args);
 }
 
-absl::Status PrepareContext(const Invocation& invocation, grpc::ClientContext* context,
-                            const char* default_timeout_s) {
+void AddToken(const Invocation& invocation, grpc::ClientContext* context) {
   const std::string token = invocation.Flag(kTokenFlag, "");
   if (!token.empty()) context->AddMetadata("authorization", absl::StrCat("Bearer ", token));
+}
+
+absl::Status PrepareContext(const Invocation& invocation, grpc::ClientContext* context,
+                            const char* default_timeout_s) {
+  AddToken(invocation, context);
   const std::string text = invocation.Flag(kTimeoutFlag, default_timeout_s);
   double seconds = 0;
   if (!absl::SimpleAtod(text, &seconds) || !(seconds > 0)) {

@@ -67,6 +67,9 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args,
 // when the CA file cannot be read.
 absl::StatusOr<std::shared_ptr<grpc::Channel>> Dial(const Invocation& invocation);
 
+// Adds the bearer token from --token (if any) to `context`.
+void AddToken(const Invocation& invocation, grpc::ClientContext* context);
+
 // Sets the deadline from --timeout_s (default `default_timeout_s`) and the bearer token from
 // --token on `context`. INVALID_ARGUMENT if the timeout is not a positive number.
 absl::Status PrepareContext(const Invocation& invocation, grpc::ClientContext* context,

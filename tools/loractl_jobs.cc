@@ -308,8 +308,7 @@ int RunJobs(const Invocation& invocation) {
       v1::ListJobsResponse response;
       grpc::ClientContext page_context;
       page_context.set_deadline(context.deadline());
-      const std::string token = invocation.Flag(kTokenFlag, "");
-      if (!token.empty()) page_context.AddMetadata("authorization", "Bearer " + token);
+      AddToken(invocation, &page_context);
       status = stub->ListJobs(&page_context, request, &response);
       if (!status.ok()) return ReportRpcError(command.c_str(), status);
       for (const v1::Job& job : response.jobs()) {

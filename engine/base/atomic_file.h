@@ -17,4 +17,8 @@ namespace lorad {
 absl::Status WriteFileAtomically(const std::string& path,
                                  const std::vector<std::string_view>& chunks);
 
+// fsyncs directory `dir` ("" = the current one), after a rename inside it. Best effort: errors
+// are ignored (some file systems refuse fsync on directories).
+void SyncDirectory(const std::string& dir);
+
 }  // namespace lorad
