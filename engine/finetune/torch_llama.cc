@@ -235,9 +235,8 @@ torch::Tensor TorchLlama::LossSum(const torch::Tensor& tokens, const torch::Tens
   }
   pass->cos = torch::from_blob(cos_v.data(), {len, hd / 2}).clone();
   pass->sin = torch::from_blob(sin_v.data(), {len, hd / 2}).clone();
-  passes_.clear();  // the previous call's backward has run
-  passes_.push_back(std::move(pass));
-  const Pass& p = *passes_.back();
+  pass_ = std::move(pass);  // the previous call's backward has run
+  const Pass& p = *pass_;
 
   torch::Tensor x = Embed(tokens.contiguous());  // [n, hidden]
   const bool checkpoint = recompute && torch::GradMode::is_enabled();

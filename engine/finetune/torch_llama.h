@@ -82,7 +82,7 @@ class TorchLlama {
   std::vector<std::array<torch::Tensor, 2>> norms_;   // per layer: attn, ffn gains
   std::vector<std::array<torch::Tensor, 3>> biases_;  // per layer: q, k, v (undefined: none)
   torch::Tensor output_norm_;
-  std::vector<std::unique_ptr<Pass>> passes_;  // the current LossSum's (for recompute)
+  std::unique_ptr<Pass> pass_;  // the current LossSum's (for recompute)
 };
 
 }  // namespace lorad::finetune
