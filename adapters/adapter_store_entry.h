@@ -9,14 +9,26 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "adapters/adapter_store.h"
 #include "adapters/peft_adapter.h"
 
 namespace lorad::adapters {
 
+struct AdapterStore::FileKey {
+  struct File {
+    uint64_t dev = 0, inode = 0;
+    int64_t size = 0, mtime_ns = 0;
+    bool operator==(const File&) const = default;
+  };
+  File config, weights;
+  bool operator==(const FileKey&) const = default;
+};
+
 struct AdapterStore::Loaded {
   std::string id;
+  FileKey files;  // the files this version was read from
   std::unique_ptr<PeftAdapter> adapter;
   std::string digest;
   int64_t version = 0;
@@ -37,6 +49,7 @@ struct AdapterStore::Entry {
   // The last loaded version's description, kept while on the disk tier.
   int64_t version = 0;
   std::string digest;
+  FileKey files;  // of the last read, for the digest cache
   int32_t rank = 0;
   float alpha = 0.0f;
   std::vector<std::string> target_modules;

@@ -56,6 +56,7 @@ AdapterStore::Stats AdapterStore::GetStats() const {
   s.host_bytes = host_bytes_;
   for (const auto& [id, e] : entries_) {
     if (e->resident == nullptr) s.disk_bytes += e->bytes;
+    if (e->resident != nullptr && e->pinned) s.pinned_bytes += e->bytes;
   }
   for (const std::weak_ptr<Loaded>& w : retired_) {
     if (std::shared_ptr<Loaded> l = w.lock(); l != nullptr) s.retired_bytes += l->adapter->bytes;

@@ -42,7 +42,7 @@ absl::StatusOr<VocabData> LoadVocab(const ModelWeights& w) {
 
 }  // namespace
 
-class Engine::Impl {
+class Engine::Impl : public AdapterLoader {
  public:
   EngineOptions options;
   std::unique_ptr<kernels::ThreadPool> pool;
@@ -57,9 +57,14 @@ class Engine::Impl {
   std::condition_variable cv;       // new work or stop
   std::condition_variable idle_cv;  // live requests reached zero
   std::vector<std::unique_ptr<Sequence>> inbox ABSL_GUARDED_BY(mu);
-  // Requests whose adapter must be read from disk first; the loader threads take them.
-  std::deque<std::unique_ptr<Sequence>> loads ABSL_GUARDED_BY(mu);
+  // Adapters the scheduler asked to load; the loader threads take them.
+  std::deque<std::string> loads ABSL_GUARDED_BY(mu);
   std::condition_variable load_cv;
+  struct LoadResult {
+    std::string adapter_id;
+    absl::StatusOr<std::shared_ptr<const LoraWeights>> weights;
+  };
+  std::vector<LoadResult> loaded ABSL_GUARDED_BY(mu);  // answers for the scheduler thread
   std::vector<std::thread> loaders;
   std::vector<std::string> cancels ABSL_GUARDED_BY(mu);
   absl::flat_hash_set<std::string> live ABSL_GUARDED_BY(mu);
@@ -72,6 +77,13 @@ class Engine::Impl {
 
   void Run();
   void LoaderLoop();
+  void StartLoad(const std::string& adapter_id) override {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      loads.push_back(adapter_id);
+    }
+    load_cv.notify_one();
+  }
   void RequestDone(const std::string& id) {
     std::lock_guard<std::mutex> lock(mu);
     live.erase(id);
@@ -100,20 +112,30 @@ class TrackingSink : public GenerateSink {
 }  // namespace
 
 void Engine::Impl::Run() {
+  absl::Time wake = absl::InfinitePast();  // when the scheduler must step again on its own
   for (;;) {
     std::vector<std::unique_ptr<Sequence>> incoming;
     std::vector<std::string> cancelled;
+    std::vector<LoadResult> results;
     {
       std::unique_lock<std::mutex> lock(mu);
-      cv.wait(lock,
-              [&] { return stop || !inbox.empty() || !cancels.empty() || !scheduler->Idle(); });
+      auto ready = [&] {
+        return stop || !inbox.empty() || !cancels.empty() || !loaded.empty() || wake <= absl::Now();
+      };
+      if (wake == absl::InfiniteFuture()) {
+        cv.wait(lock, ready);
+      } else {
+        cv.wait_until(lock, absl::ToChronoTime(wake), ready);
+      }
       if (stop) break;
       incoming.swap(inbox);
       cancelled.swap(cancels);
+      results.swap(loaded);
     }
     for (auto& s : incoming) scheduler->Add(std::move(s));
     for (const std::string& id : cancelled) scheduler->Cancel(id);
-    scheduler->Step();
+    for (LoadResult& r : results) scheduler->OnAdapterLoaded(r.adapter_id, std::move(r.weights));
+    wake = scheduler->Step();
     std::lock_guard<std::mutex> lock(mu);
     load.running = scheduler->num_running();
     load.waiting = scheduler->num_waiting();
@@ -139,23 +161,18 @@ void FailUnscheduled(Sequence& s, absl::Status status, FinishReason reason) {
 
 void Engine::Impl::LoaderLoop() {
   for (;;) {
-    std::unique_ptr<Sequence> s;
+    std::string id;
     {
       std::unique_lock<std::mutex> lock(mu);
       load_cv.wait(lock, [&] { return stop || !loads.empty(); });
-      if (stop) return;  // the destructor fails what is left
-      s = std::move(loads.front());
+      if (stop) return;
+      id = std::move(loads.front());
       loads.pop_front();
     }
-    absl::StatusOr<std::shared_ptr<const LoraWeights>> w = options.adapters->Acquire(s->adapter_id);
-    if (!w.ok()) {
-      FailUnscheduled(*s, w.status(), FinishReason::kCancelled);
-      continue;
-    }
-    s->adapter = *std::move(w);
+    LoadResult r{id, options.adapters->Acquire(id)};
     {
       std::lock_guard<std::mutex> lock(mu);
-      inbox.push_back(std::move(s));
+      loaded.push_back(std::move(r));
     }
     cv.notify_one();
   }
@@ -181,21 +198,21 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& opti
   impl->max_context = spec.max_position > 0 ? spec.max_position : 4096;
   if (options.max_context > 0) impl->max_context = std::min(impl->max_context, options.max_context);
   KvCacheOptions kv = impl->model->CacheOptions(1, options.kv_block_tokens);
-  const int64_t bytes_per_block =
-      int64_t{2} * sizeof(float) * kv.num_layers * kv.num_kv_heads * kv.head_dim * kv.block_tokens;
-  kv.num_blocks = std::max<int64_t>(1, options.kv_cache_bytes / bytes_per_block);
+  kv.num_blocks = KvBlocksForBudget(kv, options.kv_cache_bytes);
   LORAD_ASSIGN_OR_RETURN(impl->cache, KvCache::Create(kv));
   SchedulerOptions so;
   so.max_batch_tokens = options.max_batch_tokens;
   so.max_running = options.max_running;
   so.max_context = impl->max_context;
-  impl->scheduler = std::make_unique<Scheduler>(so, impl->model.get(), impl->cache.get(),
-                                                impl->tokenizer.get(), options.stats);
+  so.max_loads = std::max(1, options.adapter_loaders);
+  so.adapter_slice = options.adapter_slice;
   Impl* raw = impl.get();
+  impl->scheduler =
+      std::make_unique<Scheduler>(so, impl->model.get(), impl->cache.get(), impl->tokenizer.get(),
+                                  options.stats, options.adapters, raw);
   impl->thread = std::thread([raw] { raw->Run(); });
   if (options.adapters != nullptr) {
-    // Two loaders: one slow cold load does not hold up every other cold adapter.
-    for (int i = 0; i < 2; ++i) impl->loaders.emplace_back([raw] { raw->LoaderLoop(); });
+    for (int i = 0; i < so.max_loads; ++i) impl->loaders.emplace_back([raw] { raw->LoaderLoop(); });
   }
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
 }
@@ -217,8 +234,6 @@ Engine::~Engine() {
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     orphans.swap(impl_->inbox);
-    for (auto& s : impl_->loads) orphans.push_back(std::move(s));
-    impl_->loads.clear();
   }
   for (auto& s : orphans) {
     FailUnscheduled(*s, absl::UnavailableError("engine shut down"), FinishReason::kCancelled);
@@ -257,21 +272,13 @@ absl::Status Engine::Submit(GenerateRequest request, std::shared_ptr<GenerateSin
         absl::StrCat("prompt has ", ids->size(), " tokens; the limit is ", max_prompt));
   }
   auto seq = std::make_unique<Sequence>();
-  bool needs_load = false;  // the adapter is registered but must be read from disk first
   if (!request.adapter_id.empty()) {
     if (im.options.adapters == nullptr) {
       return absl::NotFoundError(
           absl::StrCat("adapter '", request.adapter_id, "' not found (no adapters configured)"));
     }
-    absl::StatusOr<std::shared_ptr<const LoraWeights>> w =
-        im.options.adapters->AcquireIfResident(request.adapter_id);
-    if (w.ok()) {
-      seq->adapter = *std::move(w);
-    } else if (absl::IsUnavailable(w.status())) {
-      needs_load = true;
-    } else {
-      return w.status();
-    }
+    // Registered is enough: the scheduler makes it resident while the request waits.
+    LORAD_RETURN_IF_ERROR(im.options.adapters->CheckRegistered(request.adapter_id));
     seq->adapter_id = request.adapter_id;
   }
   seq->params = request.sampling;
@@ -301,30 +308,17 @@ absl::Status Engine::Submit(GenerateRequest request, std::shared_ptr<GenerateSin
     const std::string id = seq->id;
     seq->sink =
         std::make_shared<TrackingSink>(std::move(sink), [raw, id] { raw->RequestDone(id); });
-    (needs_load ? im.loads.push_back(std::move(seq)) : im.inbox.push_back(std::move(seq)));
+    im.inbox.push_back(std::move(seq));
   }
-  (needs_load ? im.load_cv : im.cv).notify_one();
+  im.cv.notify_one();
   return absl::OkStatus();
 }
 
 void Engine::Cancel(const std::string& request_id) {
-  std::unique_ptr<Sequence> loading;  // still waiting for its adapter: ends here
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     if (!impl_->live.contains(request_id)) return;
-    auto& loads = impl_->loads;
-    auto it = std::find_if(loads.begin(), loads.end(),
-                           [&](const std::unique_ptr<Sequence>& s) { return s->id == request_id; });
-    if (it != loads.end()) {
-      loading = std::move(*it);
-      loads.erase(it);
-    } else {
-      impl_->cancels.push_back(request_id);
-    }
-  }
-  if (loading != nullptr) {
-    FailUnscheduled(*loading, absl::OkStatus(), FinishReason::kCancelled);
-    return;
+    impl_->cancels.push_back(request_id);
   }
   impl_->cv.notify_one();
 }

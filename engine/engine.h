@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "engine/adapter_provider.h"
 #include "engine/base/model_spec.h"
 #include "engine/generate_types.h"
@@ -35,7 +36,11 @@ struct EngineOptions {
   int32_t max_prompt_tokens = 0;  // 0 = max_context - 1
   SamplingLimits sampling_limits;
   AdapterProvider* adapters = nullptr;  // null: only the base model is served; must outlive
-  StatsSink* stats = nullptr;           // null: no reporting; must outlive the engine
+  int32_t adapter_loaders = 2;          // threads reading cold adapters concurrently
+  // While an adapter load waits for room, an adapter active this long stops admitting so its
+  // memory frees (LoRAX's adapter_cycle_time_s).
+  absl::Duration adapter_slice = absl::Seconds(2);
+  StatsSink* stats = nullptr;  // null: no reporting; must outlive the engine
 };
 
 class Engine {
@@ -46,9 +51,11 @@ class Engine {
   ~Engine();
 
   // Validates and tokenizes `request`, resolves its adapter, and queues it; outputs then go
-  // to `sink` from the scheduler thread. INVALID_ARGUMENT (bad input, naming the field),
-  // NOT_FOUND / FAILED_PRECONDITION (adapter), RESOURCE_EXHAUSTED (queue full),
-  // ALREADY_EXISTS (request_id in use), UNAVAILABLE (draining). On error `sink` is not called.
+  // to `sink` from the scheduler thread. A request for a registered adapter that is not
+  // resident waits for it; the load's own error, if it fails, ends the request on `sink`.
+  // INVALID_ARGUMENT (bad input, naming the field), NOT_FOUND (unregistered adapter),
+  // RESOURCE_EXHAUSTED (queue full), ALREADY_EXISTS (request_id in use), UNAVAILABLE
+  // (draining). On error `sink` is not called.
   absl::Status Submit(GenerateRequest request, std::shared_ptr<GenerateSink> sink);
   // Stops request `request_id` within one step (finish reason CANCELLED). Unknown ids: no-op.
   void Cancel(const std::string& request_id);

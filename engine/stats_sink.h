@@ -18,16 +18,22 @@ struct StepStats {
   int32_t waiting = 0;            // queued requests not yet admitted
   int64_t kv_blocks_used = 0;
   int64_t kv_blocks_total = 0;
-  double step_seconds = 0.0;  // wall time of the forward and sampling
+  int32_t active_adapters = 0;          // adapters the scheduler holds (may admit)
+  int32_t adapter_waiting = 0;          // waiting requests whose adapter is not active yet
+  int32_t adapter_loads_in_flight = 0;  // adapter reads running on the loader threads
+  double step_seconds = 0.0;            // wall time of the forward and sampling
 };
 
 struct RequestStats {
   std::string adapter_id;  // "" for the base model
   int32_t prompt_tokens = 0;
   int32_t completion_tokens = 0;
-  double queue_seconds = 0.0;    // submit -> first scheduled
-  double ttft_seconds = 0.0;     // submit -> first token
-  double e2e_seconds = 0.0;      // submit -> finished
+  double queue_seconds = 0.0;  // submit -> first scheduled
+  double ttft_seconds = 0.0;   // submit -> first token
+  double e2e_seconds = 0.0;    // submit -> finished
+  // Adapter requests only: reaching the scheduler -> admitted (waiting for the adapter to be
+  // resident and active, and for a batch slot); 0 for the base model.
+  double adapter_wait_seconds = 0.0;
   const char* outcome = "stop";  // "stop", "length", "cancelled", "deadline", "error"
 };
 

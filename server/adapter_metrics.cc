@@ -48,6 +48,12 @@ std::vector<prometheus::MetricFamily> AdapterMetricsCollector::Collect() const {
           static_cast<double>(stats.evictions));
   counter("lorad_adapter_load_failures_total", "Adapter loads that failed.",
           static_cast<double>(stats.load_failures));
+  counter("lorad_adapter_load_no_room_total",
+          "Adapter loads deferred: no room until adapters in use are released.",
+          static_cast<double>(stats.no_room));
+  counter("lorad_adapter_digest_reuses_total",
+          "Reloads of unchanged adapter files that reused the digest instead of hashing.",
+          static_cast<double>(stats.digest_reuses));
 
   // Loads come from the disk tier into host memory (the only load path of a CPU build).
   families.push_back(Family("lorad_adapter_loads_total", "Successful adapter loads, by tier.",
@@ -72,6 +78,10 @@ std::vector<prometheus::MetricFamily> AdapterMetricsCollector::Collect() const {
   AddGauge(families.back(), static_cast<double>(stats.host_bytes), {{"tier", "host"}});
   AddGauge(families.back(), static_cast<double>(stats.disk_bytes), {{"tier", "disk"}});
   AddGauge(families.back(), static_cast<double>(stats.retired_bytes), {{"tier", "retired"}});
+  families.push_back(Family("lorad_adapter_pinned_bytes",
+                            "The pinned part of the host tier's adapter bytes.",
+                            MetricType::Gauge));
+  AddGauge(families.back(), static_cast<double>(stats.pinned_bytes));
   return families;
 }
 

@@ -120,6 +120,15 @@ constexpr Option kOptions[] = {
      [](absl::string_view v, ServerConfig* c) {
        return SetInt("adapter_host_budget_mb", v, 1, 1 << 24, &c->adapter_host_budget_mb);
      }},
+    {"adapter_max_pinned_percent", "share of the adapter budget pinned adapters may hold [50]",
+     [](absl::string_view v, ServerConfig* c) {
+       return SetInt("adapter_max_pinned_percent", v, 0, 100, &c->adapter_max_pinned_percent);
+     }},
+    {"adapter_cycle_ms",
+     "while a cold adapter waits for cache room, active adapters rotate out after this [2000]",
+     [](absl::string_view v, ServerConfig* c) {
+       return SetInt("adapter_cycle_ms", v, 1, 3600 * 1000, &c->adapter_cycle_ms);
+     }},
     {"preload_adapters", "adapters loaded at start: id=source[,id=source...] []",
      [](absl::string_view v, ServerConfig* c) {
        c->preload_adapters = std::string(v);

@@ -51,6 +51,12 @@ struct ServerConfig {
   std::string adapter_root;
   // Host memory for resident adapter weights, in MiB.
   int adapter_host_budget_mb = 1024;
+  // Percent of adapter_host_budget_mb that pinned adapters may hold, so they cannot starve
+  // the rest.
+  int adapter_max_pinned_percent = 50;
+  // While a cold adapter waits for room in the cache, an adapter active this long stops
+  // admitting requests so its memory frees (LoRAX's adapter_cycle_time_s), in milliseconds.
+  int adapter_cycle_ms = 2000;
   // Adapters registered at start: "id=source" entries separated by commas (source relative to
   // adapter_root). A failure to load one stops the start.
   std::string preload_adapters;

@@ -14,6 +14,7 @@ EngineOptions ToEngineOptions(const ServerConfig& config, StatsSink* stats) {
   options.max_queue = config.max_queue;
   options.max_prompt_tokens = config.max_prompt_tokens;
   options.sampling_limits.max_new_tokens = config.max_new_tokens;
+  options.adapter_slice = absl::Milliseconds(config.adapter_cycle_ms);
   options.stats = stats;
   return options;
 }

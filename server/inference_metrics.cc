@@ -60,6 +60,16 @@ InferenceMetrics::InferenceMetrics(prometheus::Registry& registry, int max_lora)
                           "vLLM-compatible: requests running on the model.")),
       vllm_kv_usage_(Gauge(registry, "vllm:kv_cache_usage_perc",
                            "vLLM-compatible: fraction of KV cache blocks in use (0 to 1).")),
+      adapters_active_(Gauge(registry, "lorad_adapters_active",
+                             "Adapters the scheduler holds active (may admit requests).")),
+      adapter_waiting_(Gauge(registry, "lorad_requests_waiting_for_adapter",
+                             "Queued requests whose adapter is not active yet.")),
+      adapter_loads_in_flight_(Gauge(registry, "lorad_adapter_loads_in_flight",
+                                     "Adapter reads running on the loader threads.")),
+      adapter_wait_(Hist(registry, "lorad_adapter_wait_seconds",
+                         "Adapter requests: time from queued to admitted (waiting for the "
+                         "adapter to be resident and active, and for a batch slot).",
+                         LatencyBuckets())),
       ttft_(Hist(registry, "lorad_time_to_first_token_seconds",
                  "Time from submission to the first generated token.", LatencyBuckets())),
       inter_token_(Hist(registry, "lorad_inter_token_latency_seconds",
@@ -102,6 +112,9 @@ void InferenceMetrics::OnStep(const StepStats& step) {
   running_.Set(step.running);
   vllm_waiting_.Set(step.waiting);
   vllm_running_.Set(step.running);
+  adapters_active_.Set(step.active_adapters);
+  adapter_waiting_.Set(step.adapter_waiting);
+  adapter_loads_in_flight_.Set(step.adapter_loads_in_flight);
   kv_blocks_used_.Set(static_cast<double>(step.kv_blocks_used));
   kv_blocks_total_.Set(static_cast<double>(step.kv_blocks_total));
   vllm_kv_usage_.Set(step.kv_blocks_total > 0 ? static_cast<double>(step.kv_blocks_used) /
@@ -124,6 +137,7 @@ void InferenceMetrics::OnRequestFinished(const RequestStats& request) {
   generation_tokens_.Increment(request.completion_tokens);
   if (request.completion_tokens > 0) ttft_.Observe(request.ttft_seconds);
   queue_time_.Observe(request.queue_seconds);
+  if (!request.adapter_id.empty()) adapter_wait_.Observe(request.adapter_wait_seconds);
   e2e_.Observe(request.e2e_seconds);
   finished_.Add({{"outcome", request.outcome}}).Increment();
 }

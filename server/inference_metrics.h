@@ -47,6 +47,10 @@ class InferenceMetrics final : public StatsSink {
   prometheus::Gauge& vllm_waiting_;
   prometheus::Gauge& vllm_running_;
   prometheus::Gauge& vllm_kv_usage_;
+  prometheus::Gauge& adapters_active_;
+  prometheus::Gauge& adapter_waiting_;
+  prometheus::Gauge& adapter_loads_in_flight_;
+  prometheus::Histogram& adapter_wait_;
   prometheus::Histogram& ttft_;
   prometheus::Histogram& inter_token_;
   prometheus::Histogram& e2e_;

@@ -16,6 +16,7 @@ class LateAdapterProvider final : public AdapterProvider {
  public:
   void Set(AdapterProvider* provider) { provider_.store(provider, std::memory_order_release); }
 
+  absl::Status CheckRegistered(const std::string& adapter_id) const override;
   absl::StatusOr<std::shared_ptr<const LoraWeights>> Acquire(
       const std::string& adapter_id) override;
   absl::StatusOr<std::shared_ptr<const LoraWeights>> AcquireIfResident(

@@ -153,6 +153,7 @@ absl::Status LoradServer::StartAdapterStore() {
   }
   options.base = engine_->spec();
   options.host_budget_bytes = int64_t{config_.adapter_host_budget_mb} << 20;
+  options.max_pinned_fraction = config_.adapter_max_pinned_percent / 100.0;
   absl::StatusOr<std::unique_ptr<adapters::AdapterStore>> store =
       adapters::AdapterStore::Create(options);
   if (!store.ok()) {

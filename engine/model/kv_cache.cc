@@ -1,5 +1,6 @@
 #include "engine/model/kv_cache.h"
 
+#include <algorithm>
 #include <new>
 
 #include "absl/strings/str_cat.h"
@@ -42,9 +43,18 @@ KvCache::KvCache(const KvCacheOptions& options)
   for (int64_t b = options.num_blocks - 1; b >= 0; --b) free_.push_back(static_cast<int32_t>(b));
 }
 
-size_t KvCache::bytes_per_token() const {
-  return 2 * static_cast<size_t>(options_.num_layers) * slot_bytes_;
+size_t KvBytesPerToken(const KvCacheOptions& options) {
+  return 2 * static_cast<size_t>(options.num_layers) * options.num_kv_heads * options.head_dim *
+         BlockBytes(options.dtype);
 }
+
+int64_t KvBlocksForBudget(const KvCacheOptions& options, int64_t budget_bytes) {
+  const auto per_block =
+      static_cast<int64_t>(KvBytesPerToken(options)) * std::max(1, options.block_tokens);
+  return std::max<int64_t>(1, budget_bytes / std::max<int64_t>(1, per_block));
+}
+
+size_t KvCache::bytes_per_token() const { return KvBytesPerToken(options_); }
 
 bool KvCache::Reserve(BlockTable& table, int64_t num_positions) {
   const int64_t need = BlocksFor(num_positions) - static_cast<int64_t>(table.blocks.size());

@@ -23,6 +23,11 @@ struct KvCacheOptions {
   DType dtype = DType::kF16;  // element type of keys and values: kF16 or kF32
 };
 
+// Bytes one token position takes over all layers (K and V) in a cache made with `options`.
+size_t KvBytesPerToken(const KvCacheOptions& options);
+// How many blocks of `options` fit in `budget_bytes` of keys and values (at least 1).
+int64_t KvBlocksForBudget(const KvCacheOptions& options, int64_t budget_bytes);
+
 // The positions a sequence has in the cache: block ids in order; position p lives in
 // blocks[p / block_tokens] at offset p % block_tokens.
 struct BlockTable {

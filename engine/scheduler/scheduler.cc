@@ -26,40 +26,74 @@ const char* OutcomeName(FinishReason reason, const absl::Status& status) {
 }  // namespace
 
 Scheduler::Scheduler(const SchedulerOptions& options, LlamaModel* model, KvCache* cache,
-                     const Tokenizer* tokenizer, StatsSink* stats)
+                     const Tokenizer* tokenizer, StatsSink* stats, AdapterProvider* adapters,
+                     AdapterLoader* loader)
     : options_(options),
       model_(model),
       cache_(cache),
       tokenizer_(tokenizer),
-      stats_(stats != nullptr ? stats : &null_stats_) {}
+      stats_(stats != nullptr ? stats : &null_stats_),
+      adapters_(adapters),
+      loader_(loader) {
+  SlotFor("");
+}
 
 Scheduler::~Scheduler() { AbortAll(absl::UnavailableError("engine shut down")); }
 
-void Scheduler::Add(std::unique_ptr<Sequence> seq) { waiting_.push_back(std::move(seq)); }
+void Scheduler::Add(std::unique_ptr<Sequence> seq) {
+  seq->queued_at = absl::Now();
+  AdapterSlot& slot = SlotFor(seq->adapter_id);
+  slot.queue.push_back(std::move(seq));
+}
 
 void Scheduler::Cancel(const std::string& id) {
-  for (auto& s : running_) {
-    if (s->id == id) return Finish(s.get(), FinishReason::kCancelled, absl::OkStatus());
+  auto match = [&id](const std::unique_ptr<Sequence>& s) { return s->id == id; };
+  Sequence* found = nullptr;
+  if (auto it = std::find_if(running_.begin(), running_.end(), match); it != running_.end()) {
+    found = it->get();
+  } else if (auto p = std::find_if(preempted_.begin(), preempted_.end(), match);
+             p != preempted_.end()) {
+    found = p->get();
+  } else {
+    for (auto& [adapter, slot] : slots_) {
+      auto q = std::find_if(slot->queue.begin(), slot->queue.end(), match);
+      if (q != slot->queue.end()) {
+        found = q->get();
+        break;
+      }
+    }
   }
-  for (auto& s : waiting_) {
-    if (s->id == id) return Finish(s.get(), FinishReason::kCancelled, absl::OkStatus());
-  }
+  if (found != nullptr) Finish(found, FinishReason::kCancelled, absl::OkStatus());
 }
 
 void Scheduler::AbortAll(const absl::Status& status) {
   while (!running_.empty()) Finish(running_.front().get(), FinishReason::kCancelled, status);
-  while (!waiting_.empty()) Finish(waiting_.front().get(), FinishReason::kCancelled, status);
+  while (!preempted_.empty()) Finish(preempted_.front().get(), FinishReason::kCancelled, status);
+  for (auto& [id, slot] : slots_) FailQueue(*slot, status);
+}
+
+int32_t Scheduler::num_waiting() const {
+  size_t n = preempted_.size();
+  for (const auto& [id, slot] : slots_) n += slot->queue.size();
+  return static_cast<int32_t>(n);
 }
 
 void Scheduler::Remove(Sequence* seq) {
   cache_->Release(seq->blocks);
+  AdapterSlot& slot = SlotFor(seq->adapter_id);
   auto same = [seq](const std::unique_ptr<Sequence>& p) { return p.get() == seq; };
   if (auto it = std::find_if(running_.begin(), running_.end(), same); it != running_.end()) {
     running_.erase(it);
+    --slot.holders;
     return;
   }
-  if (auto it = std::find_if(waiting_.begin(), waiting_.end(), same); it != waiting_.end()) {
-    waiting_.erase(it);
+  if (auto it = std::find_if(preempted_.begin(), preempted_.end(), same); it != preempted_.end()) {
+    preempted_.erase(it);
+    --slot.holders;
+    return;
+  }
+  if (auto it = std::find_if(slot.queue.begin(), slot.queue.end(), same); it != slot.queue.end()) {
+    slot.queue.erase(it);
   }
 }
 
@@ -83,6 +117,12 @@ void Scheduler::Finish(Sequence* seq, FinishReason reason, absl::Status status,
     rs.ttft_seconds = Seconds(seq->first_token - seq->submitted);
   }
   rs.e2e_seconds = Seconds(now - seq->submitted);
+  if (!seq->adapter_id.empty()) {
+    // Waiting for the adapter ends when it is admitted (or now, if it never was).
+    const absl::Time ready =
+        seq->first_scheduled != absl::InfinitePast() ? seq->first_scheduled : now;
+    rs.adapter_wait_seconds = Seconds(ready - seq->queued_at);
+  }
   rs.outcome = OutcomeName(reason, status);
   std::shared_ptr<GenerateSink> sink = seq->sink;
   Remove(seq);  // seq is gone after this
@@ -92,12 +132,14 @@ void Scheduler::Finish(Sequence* seq, FinishReason reason, absl::Status status,
 
 void Scheduler::ExpireDeadlines(absl::Time now) {
   std::vector<Sequence*> expired;
-  for (auto& s : running_) {
-    if (now >= s->deadline) expired.push_back(s.get());
-  }
-  for (auto& s : waiting_) {
-    if (now >= s->deadline) expired.push_back(s.get());
-  }
+  auto collect = [&](const auto& seqs) {
+    for (const auto& s : seqs) {
+      if (now >= s->deadline) expired.push_back(s.get());
+    }
+  };
+  collect(running_);
+  collect(preempted_);
+  for (const auto& [id, slot] : slots_) collect(slot->queue);
   for (Sequence* s : expired) {
     Finish(s, FinishReason::kCancelled,
            absl::DeadlineExceededError(
@@ -112,32 +154,29 @@ bool Scheduler::PreemptNewest(const std::vector<Planned>& planned, const Sequenc
     if (std::any_of(planned.begin(), planned.end(), [s](const Planned& p) { return p.seq == s; })) {
       continue;
     }
-    // Recompute later: drop the KV blocks, keep the tokens and sampler state.
+    // Recompute later: drop the KV blocks, keep the tokens, sampler state and adapter.
     cache_->Release(s->blocks);
     s->computed = 0;
     std::unique_ptr<Sequence> owned = std::move(*it);
     running_.erase(std::next(it).base());
-    waiting_.push_front(std::move(owned));
+    preempted_.push_front(std::move(owned));
     return true;
   }
   return false;
 }
 
 Sequence* Scheduler::PickWaiting() {
-  // Preempted sequences (computed == 0 but generated > 0) resume first; otherwise the adapter
-  // admitted least recently wins, oldest request first within it.
-  Sequence* best = nullptr;
-  uint64_t best_clock = 0;
-  for (auto& s : waiting_) {
-    if (s->generated() > 0) return s.get();
-    auto it = adapter_last_admitted_.find(s->adapter_id);
-    const uint64_t clock = it == adapter_last_admitted_.end() ? 0 : it->second;
-    if (best == nullptr || clock < best_clock) {
-      best = s.get();
-      best_clock = clock;
+  if (!preempted_.empty()) return preempted_.front().get();
+  const AdapterSlot* best = nullptr;
+  for (const auto& [id, slot] : slots_) {
+    if (slot->state != AdapterSlot::State::kReady || slot->queue.empty()) continue;
+    if (best == nullptr || slot->last_admitted < best->last_admitted ||
+        (slot->last_admitted == best->last_admitted &&
+         slot->queue.front()->arrival < best->queue.front()->arrival)) {
+      best = slot.get();
     }
   }
-  return best;
+  return best == nullptr ? nullptr : best->queue.front().get();
 }
 
 std::vector<Scheduler::Planned> Scheduler::Plan() {
@@ -168,9 +207,9 @@ std::vector<Scheduler::Planned> Scheduler::Plan() {
     budget -= take;
   }
   // Admit waiting sequences while budget, slots and KV blocks allow.
-  while (budget > 0 && static_cast<int32_t>(running_.size()) < options_.max_running &&
-         !waiting_.empty()) {
+  while (budget > 0 && static_cast<int32_t>(running_.size()) < options_.max_running) {
     Sequence* s = PickWaiting();
+    if (s == nullptr) break;
     const int32_t take =
         std::min<int32_t>(static_cast<int32_t>(s->tokens.size()) - s->computed, budget);
     if (!cache_->Reserve(s->blocks, s->computed + take)) {
@@ -184,11 +223,12 @@ std::vector<Scheduler::Planned> Scheduler::Plan() {
       }
       break;
     }
-    adapter_last_admitted_[s->adapter_id] = ++admit_clock_;
-    auto it = std::find_if(waiting_.begin(), waiting_.end(),
-                           [s](const std::unique_ptr<Sequence>& p) { return p.get() == s; });
-    running_.push_back(std::move(*it));
-    waiting_.erase(it);
+    if (!preempted_.empty() && preempted_.front().get() == s) {
+      running_.push_back(std::move(preempted_.front()));
+      preempted_.pop_front();
+    } else if (!Admit(s)) {
+      continue;  // its adapter was unloaded: Admit failed (and freed) its whole queue
+    }
     if (s->first_scheduled == absl::InfinitePast()) s->first_scheduled = absl::Now();
     planned.push_back({s, take});
     budget -= take;
@@ -253,11 +293,22 @@ void Scheduler::Sample(Sequence* seq, float* logits, absl::Time now) {
   seq->sink->OnOutput(std::move(out));
 }
 
-void Scheduler::Step() {
+absl::Time Scheduler::Step() {
   const absl::Time start = absl::Now();
   ExpireDeadlines(start);
+  absl::Time wake = ManageAdapters(start);
   std::vector<Planned> planned = Plan();
-  if (planned.empty()) return;
+  // Deadlines of sequences that wait end them even while no step runs.
+  auto earliest_deadline = [&](const auto& seqs) {
+    for (const auto& q : seqs) wake = std::min(wake, q->deadline);
+  };
+  earliest_deadline(preempted_);
+  for (const auto& [id, slot] : slots_) earliest_deadline(slot->queue);
+  if (planned.empty()) {
+    // Running sequences that could not reserve KV blocks retry when others finish; with
+    // nothing planned, nothing finishes, so only an event or a deadline can change that.
+    return wake;
+  }
   // Group tokens by adapter (stable: keeps arrival order within an adapter).
   std::stable_sort(planned.begin(), planned.end(), [](const Planned& a, const Planned& b) {
     return a.seq->adapter.get() < b.seq->adapter.get();
@@ -291,7 +342,7 @@ void Scheduler::Step() {
   absl::Status st = model_->Forward(batch, *cache_, logits_.data());
   if (!st.ok()) {
     for (const Planned& p : planned) Finish(p.seq, FinishReason::kCancelled, st);
-    return;
+    return absl::InfinitePast();
   }
   for (const Planned& p : planned) p.seq->computed += p.count;
   const absl::Time now = absl::Now();
@@ -312,8 +363,18 @@ void Scheduler::Step() {
   ss.waiting = num_waiting();
   ss.kv_blocks_total = cache_->num_blocks();
   ss.kv_blocks_used = cache_->num_blocks() - cache_->free_blocks();
+  for (const auto& [id, slot] : slots_) {
+    if (slot->is_base()) continue;
+    if (slot->state == AdapterSlot::State::kReady) {
+      ++ss.active_adapters;
+    } else {
+      ss.adapter_waiting += static_cast<int32_t>(slot->queue.size());
+    }
+  }
+  ss.adapter_loads_in_flight = loads_in_flight_;
   ss.step_seconds = Seconds(absl::Now() - start);
   stats_->OnStep(ss);
+  return absl::InfinitePast();
 }
 
 }  // namespace lorad

@@ -19,8 +19,9 @@ namespace lorad {
 
 struct Sequence {
   std::string id;
-  std::string adapter_id;                      // "" = base model
-  std::shared_ptr<const LoraWeights> adapter;  // null = base model; pins the weights
+  std::string adapter_id;  // "" = base model
+  // Set when the scheduler admits the sequence (null = base model); pins that version.
+  std::shared_ptr<const LoraWeights> adapter;
   std::shared_ptr<GenerateSink> sink;
   SamplingParams params;
   std::unique_ptr<Sampler> sampler;
@@ -33,6 +34,7 @@ struct Sequence {
 
   uint64_t arrival = 0;  // submission order
   absl::Time submitted;
+  absl::Time queued_at = absl::InfinitePast();  // reached the scheduler
   absl::Time deadline = absl::InfiniteFuture();
   absl::Time first_scheduled = absl::InfinitePast();
   absl::Time first_token = absl::InfinitePast();

@@ -28,6 +28,9 @@ constexpr absl::Duration kJobTimeout = absl::Seconds(120);
 // Forwards to the adapter store once it exists (the store needs the engine's spec).
 class ForwardingProvider final : public AdapterProvider {
  public:
+  absl::Status CheckRegistered(const std::string& id) const override {
+    return target->CheckRegistered(id);
+  }
   absl::StatusOr<std::shared_ptr<const LoraWeights>> Acquire(const std::string& id) override {
     return target->Acquire(id);
   }
