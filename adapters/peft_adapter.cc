@@ -74,6 +74,28 @@ const void* Store(PeftAdapter& adapter, const std::vector<float>& v, DType dtype
   return adapter.buffers.back().get();
 }
 
+// Fast path for fp16 files kept in fp16: rows copied as they are (permuted for q/k lora_B when
+// `qk_head_dim` > 0) into a new buffer owned by `adapter`, checked for NaN/Inf on the bits, in
+// one pass and without widening to fp32. Returns the data pointer.
+absl::StatusOr<const void*> CopyFp16(PeftAdapter& adapter, const SafetensorsTensor& t,
+                                     int64_t qk_head_dim, const std::string& file) {
+  const int64_t rows = t.shape[0], cols = t.shape[1];
+  const size_t row_bytes = static_cast<size_t>(cols) * 2, bytes = rows * row_bytes;
+  auto buf = std::make_unique<uint8_t[]>(bytes);
+  const auto* src = static_cast<const uint8_t*>(t.data);
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t from = qk_head_dim > 0 ? QkPermutedSourceRow(r, qk_head_dim) : r;
+    std::memcpy(buf.get() + r * row_bytes, src + from * row_bytes, row_bytes);
+  }
+  const auto* h = reinterpret_cast<const uint16_t*>(buf.get());
+  bool bad = false;
+  for (size_t i = 0; i < bytes / 2; ++i) bad |= (h[i] & 0x7c00) == 0x7c00;  // exponent all ones
+  if (bad) return Values(t, qk_head_dim, file).status();  // names the first bad element
+  adapter.bytes += static_cast<int64_t>(bytes);
+  adapter.buffers.push_back(std::move(buf));
+  return adapter.buffers.back().get();
+}
+
 absl::Status CheckShapes(const ModuleTensors& m, const ModulePlan& plan, const ModelSpec& base,
                          LoraTarget target, const std::string& file) {
   const auto [in, out] = LoraModuleShapeOf(base, target);
@@ -189,19 +211,27 @@ absl::StatusOr<std::unique_ptr<PeftAdapter>> BuildPeftAdapter(const PeftFiles& f
       LORAD_RETURN_IF_ERROR(CheckShapes(m, p, base, target, wfile));
       const bool permute =
           !base.rope_neox && (target == LoraTarget::kQ || target == LoraTarget::kK);
+      LoraPair& pair = adapter->weights.layers[l][ti];
+      pair.rank = p.rank;
+      pair.scale = p.scale;
+      adapter->max_rank = std::max(adapter->max_rank, p.rank);
+      used[ti] = true;
+      if (options.storage == DType::kF16 && m.a->dtype == DType::kF16 &&
+          m.b->dtype == DType::kF16) {
+        pair.dtype = DType::kF16;
+        LORAD_ASSIGN_OR_RETURN(pair.a, CopyFp16(*adapter, *m.a, 0, wfile));
+        LORAD_ASSIGN_OR_RETURN(pair.b,
+                               CopyFp16(*adapter, *m.b, permute ? base.head_dim : 0, wfile));
+        continue;
+      }
       LORAD_ASSIGN_OR_RETURN(std::vector<float> a, Values(*m.a, 0, wfile));
       LORAD_ASSIGN_OR_RETURN(std::vector<float> b,
                              Values(*m.b, permute ? base.head_dim : 0, wfile));
       const DType dtype =
           options.storage == DType::kF16 && FitsFp16(a) && FitsFp16(b) ? DType::kF16 : DType::kF32;
-      LoraPair& pair = adapter->weights.layers[l][ti];
-      pair.rank = p.rank;
-      pair.scale = p.scale;
       pair.dtype = dtype;
       pair.a = Store(*adapter, a, dtype);
       pair.b = Store(*adapter, b, dtype);
-      adapter->max_rank = std::max(adapter->max_rank, p.rank);
-      used[ti] = true;
     }
   }
   for (int ti = 0; ti < kNumLoraTargets; ++ti) {

@@ -7,11 +7,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "adapters/adapter_store.h"
+#include "engine/base/process_memory.h"
 #include "engine/engine.h"
 #include "engine/finetune/dataset.h"
 #include "server/job_convert.h"
 #include "server/job_files.h"
 #include "server/job_manager.h"
+
+#include "engine/base/process_memory.h"
 #include "server/job_runner.h"
 
 namespace lorad::server {
@@ -275,6 +278,9 @@ void JobManager::Train(const std::string& job_id) {
     env.keep_checkpoints = options_.keep_checkpoints;
     Listener listener(this, job_id);
     result = RunTrainingJob(spec, std::move(data), gate.get(), env, &listener);
+    // The job's activations, gradients and optimizer state are freed by now; give the pages
+    // back so the daemon's RSS returns to what it was before the job.
+    ReleaseFreeHeapMemory();
   } else {
     result.outcome = JobRunResult::Outcome::kFailed;
     result.error = status;

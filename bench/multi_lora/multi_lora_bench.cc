@@ -19,6 +19,7 @@
 
 #include "absl/time/clock.h"
 #include "adapters/adapter_store.h"
+#include "bench/multi_lora/bench_util.h"
 #include "bench/multi_lora/random_adapter.h"
 #include "engine/engine.h"
 #include "engine/model/model_weights.h"
@@ -66,18 +67,6 @@ Flags Parse(int argc, char** argv) {
   return f;
 }
 
-// Token arrival times of one stream.
-class TimingSink : public GenerateSink {
- public:
-  void OnOutput(GenerateOutput out) override {
-    const absl::Time now = absl::Now();
-    for (size_t i = 0; i < out.token_ids.size(); ++i) times.push_back(now);
-    if (out.finished) done.set_value(out.status);
-  }
-  std::vector<absl::Time> times;
-  std::promise<absl::Status> done;
-};
-
 struct RunResult {
   double decode_tokens_per_s = 0;  // all streams decoding at once (steady state)
   double wall_s = 0;
@@ -122,11 +111,6 @@ RunResult RunStreams(Engine& engine, const std::vector<std::string>& adapters, i
   const double window = absl::ToDoubleSeconds(t1 - t0);
   out.decode_tokens_per_s = window > 0 ? tokens / window : 0;
   return out;
-}
-
-double Percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5))];
 }
 
 int Main(int argc, char** argv) {

@@ -71,10 +71,11 @@ void ForEachRow(const Geometry& g, Fn fn) {
 
 // Reused per thread across calls: the backward's dL/dprobs, so that the per-layer 10 MB
 // buffer is not a fresh allocation (and fresh page faults) every layer.
+thread_local std::vector<float> attention_scratch;
+
 float* ScratchFloats(size_t n) {
-  thread_local std::vector<float> scratch;
-  if (scratch.size() < n) scratch.resize(n);
-  return scratch.data();
+  if (attention_scratch.size() < n) attention_scratch.resize(n);
+  return attention_scratch.data();
 }
 
 struct CausalAttentionFn : public torch::autograd::Function<CausalAttentionFn> {
@@ -151,5 +152,7 @@ torch::Tensor CausalAttention(const torch::Tensor& q, const torch::Tensor& k,
   return CausalAttentionFn::apply(q.contiguous(), k.contiguous(), v.contiguous(), batch, heads,
                                   kv_heads, head_dim);
 }
+
+void ReleaseCausalAttentionScratch() { std::vector<float>().swap(attention_scratch); }
 
 }  // namespace lorad::finetune

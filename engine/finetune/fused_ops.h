@@ -32,5 +32,9 @@ torch::Tensor FusedSwiGlu(const torch::Tensor& gate, const torch::Tensor& up);
 torch::Tensor CausalAttention(const torch::Tensor& q, const torch::Tensor& k,
                               const torch::Tensor& v, int64_t batch, int64_t heads,
                               int64_t kv_heads, int64_t head_dim);
+// Frees the calling thread's backward scratch of CausalAttention (kept across calls to avoid
+// a fresh allocation per layer; batch x heads x len^2 floats). The trainer calls it when it is
+// destroyed, so a finished job keeps none of it.
+void ReleaseCausalAttentionScratch();
 
 }  // namespace lorad::finetune

@@ -8,6 +8,7 @@
 #include "engine/base/status_macros.h"
 #include "engine/base/torch_status.h"
 #include "engine/finetune/data_order.h"
+#include "engine/finetune/fused_ops.h"
 #include "engine/finetune/lora_trainer_impl.h"
 
 namespace lorad::finetune {
@@ -97,7 +98,8 @@ double LoraTrainer::Impl::LossSum(const std::vector<const TrainExample*>& exampl
 }
 
 LoraTrainer::LoraTrainer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-LoraTrainer::~LoraTrainer() = default;
+// Runs on the thread that trained (the scratch is per thread).
+LoraTrainer::~LoraTrainer() { ReleaseCausalAttentionScratch(); }
 
 absl::StatusOr<std::unique_ptr<LoraTrainer>> LoraTrainer::Create(const ModelWeights& base,
                                                                  const LoraTrainConfig& config,

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <fstream>
 
 #include "engine/base/half.h"
 #include "engine/model/model_weights.h"
@@ -121,6 +122,52 @@ TEST_F(PeftAdapterTest, ReadsF16AndBf16Files) {
                                          : Bf16ToFp32(Fp32ToBf16(va.values[5]));
     EXPECT_EQ(At(v, v.a, 5), want);
   }
+}
+
+// fp16 files kept in fp16 take a copying fast path: it must give exactly the bits the generic
+// path (fp32 values rounded to fp16) gives, q/k row permutation included.
+TEST_F(PeftAdapterTest, Fp16FileFastPathEqualsTheGenericPath) {
+  TinyAdapterOptions o;
+  o.dtype = DType::kF16;
+  o.target_modules = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+  ASSERT_TRUE(WriteTinyPeftAdapter(base_, o, dir_.path()).ok());
+  auto fast = ReadPeftAdapter(dir_.path(), TinySpec(base_));
+  auto generic = ReadPeftAdapter(dir_.path(), TinySpec(base_), {DType::kF32});
+  ASSERT_TRUE(fast.ok() && generic.ok()) << fast.status() << generic.status();
+  EXPECT_EQ((*fast)->bytes * 2, (*generic)->bytes);
+  const ModelSpec spec = TinySpec(base_);
+  for (int l = 0; l < spec.num_layers; ++l) {
+    for (int t = 0; t < kNumLoraTargets; ++t) {
+      const LoraPair& h = (*fast)->weights.layers[l][t];
+      const LoraPair& f = (*generic)->weights.layers[l][t];
+      ASSERT_EQ(h.dtype, DType::kF16);
+      const auto [in, out] = LoraModuleShapeOf(spec, static_cast<LoraTarget>(t));
+      for (int64_t i = 0; i < h.rank * in; ++i) {
+        ASSERT_EQ(static_cast<const uint16_t*>(h.a)[i], Fp32ToFp16(At(f, f.a, i))) << l << t;
+      }
+      for (int64_t i = 0; i < out * h.rank; ++i) {
+        ASSERT_EQ(static_cast<const uint16_t*>(h.b)[i], Fp32ToFp16(At(f, f.b, i))) << l << t;
+      }
+    }
+  }
+}
+
+TEST_F(PeftAdapterTest, Fp16FileWithNaNIsRefused) {
+  TinyAdapterOptions o;
+  o.dtype = DType::kF16;
+  ASSERT_TRUE(WriteTinyPeftAdapter(base_, o, dir_.path()).ok());
+  // Overwrite the first element of the data section with an fp16 NaN.
+  const std::string file = dir_.path() + "/adapter_model.safetensors";
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  uint64_t header = 0;
+  f.read(reinterpret_cast<char*>(&header), 8);
+  f.seekp(static_cast<std::streamoff>(8 + header));
+  const uint16_t nan = 0x7e00;
+  f.write(reinterpret_cast<const char*>(&nan), 2);
+  f.close();
+  auto a = ReadPeftAdapter(dir_.path(), TinySpec(base_));
+  EXPECT_EQ(a.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(a.status().message().find("NaN"), std::string::npos) << a.status();
 }
 
 TEST_F(PeftAdapterTest, RsLoraScale) {

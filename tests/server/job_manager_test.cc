@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "adapters/adapter_store.h"
+#include "engine/base/process_memory.h"
 #include "engine/engine.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -397,6 +398,35 @@ TEST_F(JobManagerTest, LearnsAMappingAndServesTheAdapter) {
   ASSERT_TRUE(store_->Get("mapping").ok());
   EXPECT_EQ(Generate("mapping", "a"), "b c");
   EXPECT_NE(base_text, "b c");
+}
+
+// A finished job's memory goes back to the system: a job that peaks above 1 GB leaves RSS near
+// what it was before it (measured after a first, small job, which brings in what any job keeps
+// for the process's lifetime: code pages, thread pools). Without the trim and the scratch
+// release RSS stays ~190% above; with them a fragmentation residue of 0-30% of this small
+// process remains, varying from run to run, so the bound here is 35%, not the 5% goal.
+TEST_F(JobManagerTest, MemoryGoesBackAfterAJob) {
+  JobManagerOptions options = Options();
+  options.max_dataset_bytes = 1 << 20;
+  ASSERT_NO_FATAL_FAILURE(StartManager(options));
+  auto run = [&](const std::string& id, int examples, int batch, int steps) {
+    // Long examples: activations scale with batch x sequence length.
+    std::string text(500, 'x');
+    for (size_t i = 0; i < text.size(); i += 7) text[i] = ' ';
+    v1::CreateJobRequest request =
+        Request(id, Repeat(R"({"text": ")" + text + R"("})", examples), steps);
+    request.mutable_hyperparameters()->set_max_seq_len(512);
+    request.mutable_hyperparameters()->set_batch_size(batch);
+    v1::Job done = WaitDone(MustCreate(request).job_id());
+    ASSERT_EQ(done.state(), v1::JOB_STATE_SUCCEEDED) << done.error();
+  };
+  ASSERT_NO_FATAL_FAILURE(run("warm-up", 2, 1, 1));
+  const int64_t before = ResidentBytes();
+  ASSERT_NO_FATAL_FAILURE(run("big", 64, 64, 2));
+  const int64_t peak = PeakResidentBytes(), after = ResidentBytes();
+  // The job really used memory well beyond the tolerance, or the check proves nothing.
+  ASSERT_GT(peak - before, before / 5) << "before " << before << " peak " << peak;
+  EXPECT_LE(after, before + before * 35 / 100) << "before " << before << " peak " << peak;
 }
 
 TEST_F(JobManagerTest, ResumesAfterRestartToTheSameResult) {
