@@ -93,15 +93,16 @@ class Engine::Impl : public AdapterLoader {
 
 namespace {
 
-// Forwards outputs to the caller's sink and forgets the request id after the last one.
+// Forwards outputs to the caller's sink and forgets the request id just before the last one,
+// so that a client that sees its request end can submit the next at once (max_queue counts
+// live ids).
 class TrackingSink : public GenerateSink {
  public:
   TrackingSink(std::shared_ptr<GenerateSink> inner, std::function<void()> on_done)
       : inner_(std::move(inner)), on_done_(std::move(on_done)) {}
   void OnOutput(GenerateOutput output) override {
-    const bool finished = output.finished;
+    if (output.finished) on_done_();
     inner_->OnOutput(std::move(output));
-    if (finished) on_done_();
   }
 
  private:
