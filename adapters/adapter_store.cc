@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "adapters/adapter_store_entry.h"
 #include "adapters/sha256.h"
 #include "adapters/source_path.h"
@@ -22,6 +23,15 @@ absl::Status ValidateAdapterId(const std::string& id) {
     if (!ok) {
       return absl::InvalidArgumentError(
           absl::StrCat("adapter_id '", id, "' has a character outside [A-Za-z0-9._:/@+-]"));
+    }
+  }
+  // Ids name directories in tools and deployments: every '/'-separated segment must be a name.
+  for (absl::string_view segment : absl::StrSplit(id, '/')) {
+    if (segment.empty() || segment == "." || segment == "..") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "adapter_id '", id,
+          "' has an empty, '.' or '..' segment (ids may be 'org/name', but not absolute or "
+          "relative paths)"));
     }
   }
   return absl::OkStatus();

@@ -39,7 +39,8 @@ struct AdapterStoreOptions {
   DType storage = DType::kF16;       // in-memory A/B dtype (see peft_adapter.h)
 };
 
-// The adapter-id rule: 1..256 bytes of [A-Za-z0-9._:/@+-]. INVALID_ARGUMENT naming adapter_id.
+// The adapter-id rule: 1..256 bytes of [A-Za-z0-9._:/@+-] whose "/"-separated segments are not
+// empty, "." or "..". INVALID_ARGUMENT naming adapter_id.
 absl::Status ValidateAdapterId(const std::string& adapter_id);
 
 enum class ResidencyTier { kDevice, kHost, kDisk };

@@ -158,6 +158,28 @@ absl::Status SafetensorsFile::Parse() {
     t.data = data + begin;
     tensors_.push_back(std::move(t));
   }
+  // The format requires the tensors to tile the data section: in offset order each begins where
+  // the previous ended, the first at 0 and the last at the section's end. No overlaps, no holes.
+  std::sort(tensors_.begin(), tensors_.end(),
+            [](const SafetensorsTensor& a, const SafetensorsTensor& b) {
+              return std::make_pair(a.data, a.bytes) < std::make_pair(b.data, b.bytes);
+            });
+  size_t covered = 0;
+  for (const SafetensorsTensor& t : tensors_) {
+    const size_t begin = static_cast<size_t>(static_cast<const uint8_t*>(t.data) - data);
+    if (begin != covered) {
+      return invalid(absl::StrCat("tensor '", t.name, "' starts at data offset ", begin,
+                                  begin < covered
+                                      ? " inside the previous tensor (which ends at "
+                                      : " leaving a hole after the previous tensor (at ",
+                                  covered, "); tensors must not overlap or leave gaps"));
+    }
+    covered = begin + t.bytes;
+  }
+  if (covered != data_size) {
+    return invalid(absl::StrCat("tensors cover ", covered, " of the data section's ", data_size,
+                                " bytes; the rest is not part of any tensor"));
+  }
   std::sort(tensors_.begin(), tensors_.end(),
             [](const SafetensorsTensor& a, const SafetensorsTensor& b) { return a.name < b.name; });
   return absl::OkStatus();

@@ -39,8 +39,9 @@ class SafetensorsFile {
   // Maps and parses `path`. Errors are prefixed with the path: NOT_FOUND for a missing file,
   // INVALID_ARGUMENT for a malformed one (header length past the file or above 100 MB, bad JSON,
   // missing/mistyped fields, offsets outside the data section, byte size != product(shape) *
-  // element size, overflow), UNIMPLEMENTED for a dtype other than F32/F16/BF16 (naming the
-  // tensor and the dtype). "__metadata__" (string -> string) is allowed.
+  // element size, overflow, tensors that overlap or leave bytes of the data section unused),
+  // UNIMPLEMENTED for a dtype other than F32/F16/BF16 (naming the tensor and the dtype).
+  // "__metadata__" (string -> string) is allowed.
   static absl::StatusOr<std::unique_ptr<SafetensorsFile>> Open(const std::string& path);
 
   const std::string& path() const { return file_->path(); }

@@ -135,6 +135,27 @@ TEST(SafetensorsMalformedTest, EachCaseIsASpecificError) {
       {"size_mismatch",
        Image(R"({"t": {"dtype": "F16", "shape": [3, 2], "data_offsets": [0, 8]}})", 16), kInvalid,
        "tensor 't': shape [3,2] of F16 needs 6 elements but data_offsets span 8 bytes"},
+      {"overlap",
+       Image(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+                 "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})",
+             12),
+       kInvalid, "tensor 'b' starts at data offset 4 inside the previous tensor"},
+      {"same_bytes_twice",
+       Image(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+                 "b": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})",
+             4),
+       kInvalid, "inside the previous tensor"},
+      {"hole",
+       Image(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+                 "b": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}})",
+             12),
+       kInvalid, "tensor 'b' starts at data offset 8 leaving a hole"},
+      {"hole_at_start",
+       Image(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}})", 8), kInvalid,
+       "tensor 'a' starts at data offset 4 leaving a hole"},
+      {"trailing_bytes",
+       Image(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})", 12), kInvalid,
+       "tensors cover 4 of the data section's 12 bytes"},
       {"metadata_not_object", Image(R"({"__metadata__": 3})", 0), kInvalid,
        "__metadata__ is not an object"},
       {"metadata_value_not_string", Image(R"({"__metadata__": {"a": 1}})", 0), kInvalid,
@@ -168,6 +189,19 @@ TEST(SafetensorsMalformedTest, EveryTruncationIsAnError) {
   }
   ASSERT_TRUE(WriteBytes(path, image));
   EXPECT_TRUE(SafetensorsFile::Open(path).ok());
+}
+
+TEST(SafetensorsTest, EmptyTensorsMayShareAnOffset) {
+  ScopedTempDir dir;
+  const std::string path = dir.File("empty.safetensors");
+  ASSERT_TRUE(
+      WriteBytes(path, Image(R"({"a": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]},
+      "b": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+      "c": {"dtype": "F16", "shape": [0, 3], "data_offsets": [4, 4]}})",
+                             4)));
+  auto f = SafetensorsFile::Open(path);
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ((*f)->tensors().size(), 3u);
 }
 
 TEST(SafetensorsTest, MissingFileIsNotFound) {

@@ -2,13 +2,16 @@
 // gRPC, /metrics over HTTP, loractl, signals, and the exit-2 startup errors.
 #include <signal.h>
 
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "tests/integration/lorad_process.h"
@@ -54,6 +57,46 @@ TEST(LoradIntegrationTest, ServesHealthAndMetricsAndExitsZeroOnSigterm) {
   ASSERT_TRUE(code.ok()) << code.status();
   EXPECT_EQ(*code, 0);
   EXPECT_THAT(lorad.process->ReadAllStderr(), HasSubstr("draining"));
+}
+
+// Calls `method` with an empty request body through a generic stub.
+grpc::Status CallRaw(const std::string& address, const std::string& method) {
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::Slice empty_body("");
+  grpc::ByteBuffer request(&empty_body, 1);
+  grpc::ByteBuffer response;
+  std::mutex mu;
+  std::condition_variable done_cv;
+  bool done = false;
+  grpc::Status status;
+  stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
+    std::lock_guard<std::mutex> lock(mu);
+    status = std::move(s);
+    done = true;
+    done_cv.notify_one();
+  });
+  std::unique_lock<std::mutex> lock(mu);
+  done_cv.wait(lock, [&] { return done; });
+  return status;
+}
+
+TEST(LoradIntegrationTest, UnknownMethodsGetUnimplementedAndKnownOnesStillServe) {
+  RunningLorad lorad;
+  ASSERT_NO_FATAL_FAILURE(StartLorad({}, &lorad));
+  for (const char* method : {"/lorad.v1.Inference/NoSuchMethod", "/lorad.v1.NoSuchService/Generate",
+                             "/other.pkg.Service/Call"}) {
+    const grpc::Status status = CallRaw(lorad.grpc_address, method);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED) << method;
+    EXPECT_THAT(status.error_message(), HasSubstr(method));
+  }
+  // An empty Tokenize request parses: it is answered by the service, not by the interceptor.
+  const grpc::Status known = CallRaw(lorad.grpc_address, "/lorad.v1.Inference/Tokenize");
+  EXPECT_NE(known.error_code(), grpc::StatusCode::UNIMPLEMENTED) << known.error_message();
+  grpc::health::v1::HealthCheckResponse response;
+  EXPECT_TRUE(CheckHealth(lorad.grpc_address, &response).ok());
 }
 
 TEST(LoradIntegrationTest, SigintAlsoExitsZero) {
