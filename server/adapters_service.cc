@@ -1,10 +1,17 @@
 #include "server/adapters_service.h"
 
+#include "absl/strings/str_cat.h"
 #include "server/adapter_convert.h"
 #include "server/finished_reactors.h"
 #include "server/status_to_grpc.h"
 
 namespace lorad::server {
+
+void AdaptersService::Start(adapters::AdapterStore* store, JobManager* jobs) {
+  jobs_.store(jobs, std::memory_order_release);
+  store_.store(store, std::memory_order_release);
+}
+
 grpc::Status AdaptersService::Admit(const grpc::CallbackServerContext& context,
                                     adapters::AdapterStore** store) const {
   grpc::Status status = Authorize(auth_, context, Role::kAdmin);
@@ -46,7 +53,20 @@ grpc::ServerUnaryReactor* AdaptersService::UnloadAdapter(
     return FinishUnary(context, status);
   }
   // Requests using the adapter keep their version until they finish.
-  return FinishUnary(context, ToGrpcStatus(store->Unload(request->adapter_id())));
+  absl::Status status = store->Unload(request->adapter_id());
+  JobManager* jobs = jobs_.load(std::memory_order_acquire);
+  if (status.ok() && jobs != nullptr) {
+    // The adapter is gone either way; a failure here only means a restart may register it again.
+    status = jobs->ForgetAdapter(request->adapter_id());
+    if (!status.ok()) {
+      status = absl::Status(status.code(),
+                            absl::StrCat("adapter '", request->adapter_id(),
+                                         "' was unloaded, but recording that failed (a restart "
+                                         "may register it again): ",
+                                         status.message()));
+    }
+  }
+  return FinishUnary(context, ToGrpcStatus(status));
 }
 
 grpc::ServerUnaryReactor* AdaptersService::GetAdapter(grpc::CallbackServerContext* context,

@@ -9,18 +9,21 @@
 #include "adapters/adapter_store.h"
 #include "lorad/v1/adapters.grpc.pb.h"
 #include "server/auth.h"
+#include "server/job_manager.h"
 #include "server/serial_worker.h"
 
 namespace lorad::server {
 
-// Thread-safe. SetStore() is called once, when the store exists.
+// Thread-safe. Start() is called once, when the store and the job manager exist.
 class AdaptersService final : public lorad::v1::Adapters::CallbackService {
  public:
   // `auth` (null: auth off) must outlive the service.
   explicit AdaptersService(const Authorizer* auth) : auth_(auth) {}
 
-  // Starts serving with `store`, which must outlive the service.
-  void SetStore(adapters::AdapterStore* store) { store_.store(store, std::memory_order_release); }
+  // Starts serving with `store`. A successful UnloadAdapter also tells `jobs` (null: no job
+  // manager), so that an adapter a job produced stays unloaded across restarts. Both must
+  // outlive the service.
+  void Start(adapters::AdapterStore* store, JobManager* jobs);
 
   grpc::ServerUnaryReactor* LoadAdapter(grpc::CallbackServerContext* context,
                                         const lorad::v1::LoadAdapterRequest* request,
@@ -42,6 +45,7 @@ class AdaptersService final : public lorad::v1::Adapters::CallbackService {
 
   const Authorizer* const auth_;
   std::atomic<adapters::AdapterStore*> store_{nullptr};
+  std::atomic<JobManager*> jobs_{nullptr};  // written before store_, read after it
   SerialWorker worker_;  // Runs LoadAdapter; destroyed (drained) before the store.
 };
 

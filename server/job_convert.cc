@@ -104,10 +104,10 @@ absl::StatusOr<v1::Hyperparameters> EffectiveHyperparameters(const v1::Hyperpara
     return FieldError("checkpoint_every_steps",
                       absl::StrCat("must be at most ", kMaxCheckpointEvery));
   }
+  if (!out.has_max_grad_norm()) out.set_max_grad_norm(kDefaultMaxGradNorm);
   if (!std::isfinite(out.max_grad_norm()) || out.max_grad_norm() < 0) {
-    return FieldError("max_grad_norm", "must be a positive number");
+    return FieldError("max_grad_norm", "must be >= 0 (0 turns clipping off)");
   }
-  if (out.max_grad_norm() == 0) out.set_max_grad_norm(kDefaultMaxGradNorm);
   if (!std::isfinite(out.weight_decay()) || out.weight_decay() < 0) {
     return FieldError("weight_decay", "must be >= 0");
   }

@@ -242,6 +242,22 @@ absl::StatusOr<v1::Job> JobManager::WaitForTerminal(const std::string& job_id,
   return GetJob(job_id);
 }
 
+absl::Status JobManager::ForgetAdapter(const std::string& adapter_id) {
+  absl::MutexLock lock(&mu_);
+  // A job that published the adapter but has not recorded SUCCEEDED yet records the flag with it.
+  for (auto& [id, live] : live_) {
+    if (live.job.adapter_id() == adapter_id) live.job.set_adapter_unloaded(true);
+  }
+  LORAD_ASSIGN_OR_RETURN(std::vector<JobRecord> done,
+                         store_->ListInStates({v1::JOB_STATE_SUCCEEDED}));
+  for (JobRecord& record : done) {
+    if (record.job.adapter_id() != adapter_id || record.job.adapter_unloaded()) continue;
+    record.job.set_adapter_unloaded(true);
+    LORAD_RETURN_IF_ERROR(store_->Update(record.job));
+  }
+  return absl::OkStatus();
+}
+
 void JobManager::CommitLocked(const LiveJob& live, v1::JobEvent event) {
   if (absl::Status status = store_->UpdateWithEvent(live.job, event); !status.ok()) {
     // The job goes on in memory; the store catches up with the next change.

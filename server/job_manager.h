@@ -91,6 +91,11 @@ class JobManager {
   // no-op; SUCCEEDED / FAILED: FAILED_PRECONDITION. NOT_FOUND for an unknown id.
   absl::StatusOr<v1::Job> CancelJob(const std::string& job_id);
 
+  // Records that `adapter_id` was unloaded: every SUCCEEDED job that produced it gets
+  // Job.adapter_unloaded, so the next start does not register it again. OK when no job produced
+  // it; INTERNAL when the job store cannot be written.
+  absl::Status ForgetAdapter(const std::string& adapter_id);
+
   // Subscribes `watcher` (which must stay valid until Unwatch returns or OnWatchEnd is called)
   // to the job's events; the snapshot is delivered before this returns. Returns the watch id.
   // NOT_FOUND for an unknown job, UNAVAILABLE when shutting down.

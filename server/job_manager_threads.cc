@@ -75,7 +75,10 @@ void JobManager::RegisterSucceededAdapters() {
   // Newest first: when several jobs produced the same adapter_id, the newest one wins.
   for (auto it = done->rbegin(); it != done->rend(); ++it) {
     const v1::Job& job = it->job;
-    if (job.adapter_source().empty() || options_.adapters->Get(job.adapter_id()).ok()) continue;
+    if (job.adapter_source().empty() || job.adapter_unloaded() ||
+        options_.adapters->Get(job.adapter_id()).ok()) {
+      continue;
+    }
     absl::StatusOr<adapters::AdapterInfo> info =
         options_.adapters->Load(job.adapter_id(), job.adapter_source(), /*pin=*/false);
     if (!info.ok()) {

@@ -138,6 +138,8 @@ absl::Status LoradServer::LoadModel() {
   engine_ = *std::move(engine);
   LORAD_RETURN_IF_ERROR(StartAdapterStore());
   LORAD_RETURN_IF_ERROR(StartJobManager());
+  // After the job manager has registered its adapters, so that an unload is never undone.
+  adapters_service_->Start(adapter_store_.get(), job_manager_.get());
   inference_service_->SetEngine(engine_.get());
   SetServing(true);
   return absl::OkStatus();
@@ -173,7 +175,6 @@ absl::Status LoradServer::StartAdapterStore() {
     }
   }
   adapter_provider_->Set(adapter_store_.get());
-  adapters_service_->SetStore(adapter_store_.get());
   metrics_->AddCollectable(std::make_shared<AdapterMetricsCollector>(adapter_store_));
   return absl::OkStatus();
 }

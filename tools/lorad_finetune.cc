@@ -191,15 +191,16 @@ int main(int argc, char** argv) {
                       : lorad::finetune::StepsForEpochs(static_cast<int64_t>(data->size()),
                                                         per_step, absl::GetFlag(FLAGS_epochs));
   if (!absl::GetFlag(FLAGS_dump_tokens).empty()) {
-    // In the order this run visits them, so that a trainer reading the file in order sees the
-    // same batches.
+    // In the order this run visits them, each with its 0-based optimizer step, so that a
+    // trainer grouping the lines by step sees the same batches (an epoch's last step is short).
     std::ofstream dump(absl::GetFlag(FLAGS_dump_tokens));
     for (int64_t step = 0; step < c.total_steps; ++step) {
       for (int64_t i : lorad::finetune::ExamplesForStep(static_cast<int64_t>(data->size()),
                                                         per_step, c.seed, step)
                            .indices) {
         const TrainExample& e = (*data)[i];
-        dump << nlohmann::json{{"tokens", e.tokens}, {"target", e.target}}.dump() << "\n";
+        dump << nlohmann::json{{"step", step}, {"tokens", e.tokens}, {"target", e.target}}.dump()
+             << "\n";
       }
     }
   }

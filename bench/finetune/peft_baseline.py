@@ -8,7 +8,8 @@ peak memory so lorad's trainer can be compared with it on identical tokens.
 
 Tokens file: JSONL, one example per line, {"tokens": [ids...], "target": [0/1 ...]}, where
 target[i] = 1 means token i is predicted from tokens[:i] and counts in the loss (same length as
-tokens). lorad's trainer dumps exactly this; for development, make one from a chat JSONL with
+tokens), and an optional "step" (0-based optimizer step) that, when present, groups the lines
+into batches instead of taking --batch lines at a time. lorad's trainer dumps exactly this; for development, make one from a chat JSONL with
   peft_baseline.py tokenize --chat examples/support-tickets/train.jsonl --out /tmp/tokens.jsonl
 (the model's chat template; target = the assistant reply and its <|im_end|>).
 
@@ -158,8 +159,13 @@ def cmd_train(args):
     rates, padded_rates, losses = [], [], []
     cursor = 0
     for step in range(1, args.steps + 1):
-        batch = [examples[(cursor + i) % len(examples)] for i in range(args.batch)]
-        cursor += args.batch
+        if "step" in examples[0]:  # lorad's dump: the batches lorad trained, short ones too
+            batch = [e for e in examples if e["step"] == step - 1]
+            if not batch:
+                raise ValueError(f"{args.tokens}: no examples for step {step - 1}")
+        else:
+            batch = [examples[(cursor + i) % len(examples)] for i in range(args.batch)]
+            cursor += args.batch
         ids, mask, labels, real, padded = make_batch(batch, args.seq_len, args.pad, pad_id)
         lr = sched.get_last_lr()[0]
         t = time.perf_counter()

@@ -1,5 +1,6 @@
 #include "engine/finetune/data_order.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace lorad::finetune {
@@ -25,19 +26,22 @@ std::vector<int64_t> EpochPermutation(int64_t n, uint64_t seed, int64_t epoch) {
   return p;
 }
 
+int64_t StepsPerEpoch(int64_t n, int64_t k) {
+  n = std::max<int64_t>(n, 1);
+  k = std::max<int64_t>(k, 1);
+  return (n + k - 1) / k;
+}
+
 StepExamples ExamplesForStep(int64_t n, int64_t k, uint64_t seed, int64_t step) {
   StepExamples out;
-  int64_t cached_epoch = -1;
-  std::vector<int64_t> perm;
-  for (int64_t pos = step * k; pos < (step + 1) * k; ++pos) {
-    const int64_t epoch = pos / n;
-    if (epoch != cached_epoch) {
-      perm = EpochPermutation(n, seed, epoch);
-      cached_epoch = epoch;
-    }
-    if (out.indices.empty()) out.epoch = static_cast<int32_t>(epoch + 1);
-    out.indices.push_back(perm[pos % n]);
-  }
+  if (n <= 0 || k <= 0 || step < 0) return out;
+  const int64_t steps_per_epoch = StepsPerEpoch(n, k);
+  const int64_t epoch = step / steps_per_epoch;
+  const int64_t begin = (step % steps_per_epoch) * k;
+  const int64_t end = std::min(n, begin + k);
+  const std::vector<int64_t> perm = EpochPermutation(n, seed, epoch);
+  out.epoch = static_cast<int32_t>(epoch + 1);
+  out.indices.assign(perm.begin() + begin, perm.begin() + end);
   return out;
 }
 

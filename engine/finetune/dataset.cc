@@ -60,10 +60,20 @@ absl::Status Append(const Tokenizer& tok, const std::string& text, bool add_spec
   return absl::OkStatus();
 }
 
+// Appends end-of-sequence as a target so that the adapter learns to stop, unless the text
+// already ends with it (or the tokenizer has none).
+void AppendEos(const Tokenizer& tok, TrainExample* ex) {
+  if (tok.eos_id() < 0 || (!ex->tokens.empty() && ex->tokens.back() == tok.eos_id())) return;
+  ex->tokens.push_back(tok.eos_id());
+  ex->target.push_back(1);
+}
+
 absl::Status BuildText(const json& row, const Tokenizer& tok, int64_t line, TrainExample* ex) {
   LORAD_ASSIGN_OR_RETURN(std::string text, StringField(row, "text", line));
   if (text.empty()) return LineError(line, "\"text\" is empty");
-  return Append(tok, text, true, true, true, line, "\"text\"", ex);
+  LORAD_RETURN_IF_ERROR(Append(tok, text, true, true, true, line, "\"text\"", ex));
+  AppendEos(tok, ex);
+  return absl::OkStatus();
 }
 
 absl::Status BuildPromptCompletion(const json& row, const Tokenizer& tok, int64_t line,
@@ -76,10 +86,7 @@ absl::Status BuildPromptCompletion(const json& row, const Tokenizer& tok, int64_
   // with, then end-of-sequence so that the adapter learns to stop.
   LORAD_RETURN_IF_ERROR(Append(tok, prompt, true, true, false, line, "\"prompt\"", ex));
   LORAD_RETURN_IF_ERROR(Append(tok, completion, false, false, true, line, "\"completion\"", ex));
-  if (tok.eos_id() >= 0) {
-    ex->tokens.push_back(tok.eos_id());
-    ex->target.push_back(1);
-  }
+  AppendEos(tok, ex);
   return absl::OkStatus();
 }
 

@@ -1,7 +1,9 @@
 // Fine-tune datasets: JSON Lines in one of three shapes (all lines the same shape), turned into
 // token ids with a loss mask, exactly as inference would tokenize the same text:
-//   {"text": "..."}                                   loss on every token after the first
-//   {"prompt": "...", "completion": "..."}           loss on the completion tokens only
+//   {"text": "..."}                                   loss on every token after the first,
+//                                                     then end-of-sequence
+//   {"prompt": "...", "completion": "..."}           loss on the completion tokens, then
+//                                                     end-of-sequence
 //   {"messages": [{"role", "content"}, ...]}         the model's chat template; loss on the
 //                                                     assistant turns (their closing tag too)
 // Thread-safety: the functions are thread-safe.

@@ -6,6 +6,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "engine/finetune/data_order.h"
 
 namespace lorad::finetune {
 
@@ -58,8 +59,7 @@ absl::Status ValidateTrainConfig(const LoraTrainConfig& c, int32_t max_context) 
 }
 
 int64_t StepsForEpochs(int64_t num_examples, int64_t examples_per_step, int64_t epochs) {
-  const int64_t k = std::max<int64_t>(examples_per_step, 1);
-  return std::max<int64_t>(epochs, 1) * ((std::max<int64_t>(num_examples, 1) + k - 1) / k);
+  return std::max<int64_t>(epochs, 1) * StepsPerEpoch(num_examples, examples_per_step);
 }
 
 float LearningRateAt(const LoraTrainConfig& c, int64_t step) {

@@ -62,7 +62,8 @@ float LoraScale(const LoraTrainConfig& config);
 absl::Status ValidateTrainConfig(const LoraTrainConfig& config, int32_t max_context);
 
 // Optimizer steps of `epochs` passes over `num_examples` examples, `examples_per_step` per
-// step (the last step of an epoch may be short; at least 1 step per epoch).
+// step: epochs x ceil(n / k). The last step of each epoch is short when k does not divide n
+// (data_order.h), so each pass shows every example exactly once.
 int64_t StepsForEpochs(int64_t num_examples, int64_t examples_per_step, int64_t epochs);
 
 // Learning rate for optimizer step `step` (0-based) of `config`.

@@ -96,10 +96,25 @@ TEST_F(DatasetTest, TextTrainsOnEveryTokenButTheFirst) {
   auto ds = Parse(R"({"text": "abc abc"})");
   ASSERT_TRUE(ds.ok()) << ds.status();
   const TrainExample& e = (*ds)[0];
-  EXPECT_EQ(e.tokens, Encode("abc abc", true, true));
+  // The text's tokens, then end-of-sequence as a target so that the adapter learns to stop.
+  std::vector<int32_t> expected = Encode("abc abc", true, true);
+  ASSERT_GE(tokenizer_->eos_id(), 0);
+  expected.push_back(tokenizer_->eos_id());
+  EXPECT_EQ(e.tokens, expected);
   EXPECT_EQ(e.target[0], 0);
+  EXPECT_EQ(e.target.back(), 1);
   EXPECT_EQ(std::count(e.target.begin(), e.target.end(), 1),
             static_cast<std::ptrdiff_t>(e.tokens.size()) - 1);
+}
+
+TEST_F(DatasetTest, TextEndingWithEndOfSequenceGetsNoSecondOne) {
+  const std::string eos = tokenizer_->Decode({tokenizer_->eos_id()});
+  auto ds = Parse(R"({"text": "abc abc)" + eos + R"("})");
+  ASSERT_TRUE(ds.ok()) << ds.status();
+  const TrainExample& e = (*ds)[0];
+  EXPECT_EQ(e.tokens, Encode("abc abc" + eos, true, true));
+  EXPECT_EQ(e.tokens.back(), tokenizer_->eos_id());
+  EXPECT_NE(e.tokens[e.tokens.size() - 2], tokenizer_->eos_id());
 }
 
 TEST_F(DatasetTest, BadInputsNameTheLine) {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "lorad/v1/adapters.grpc.pb.h"
 #include "lorad/v1/finetuning.grpc.pb.h"
 #include "lorad/v1/inference.grpc.pb.h"
 #include "tests/integration/inference_client.h"
@@ -121,7 +122,31 @@ TEST(FinetuneIntegrationTest, KilledJobResumesFromItsCheckpoint) {
   status = RunUnary(*inference, generate, &response);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(response.text(), "b c");
+
+  // Unloading the job's adapter lasts: the next start does not register it again.
+  {
+    auto adapters = v1::Adapters::NewStub(restarted.Channel());
+    grpc::ClientContext unload_context;
+    v1::UnloadAdapterRequest unload;
+    unload.set_adapter_id("resumed");
+    v1::UnloadAdapterResponse unloaded;
+    status = adapters->UnloadAdapter(&unload_context, unload, &unloaded);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
   EXPECT_NO_FATAL_FAILURE(StopLorad(&restarted));
+  RunningLorad third;
+  ASSERT_NO_FATAL_FAILURE(StartLorad(Args(data_dir), &third));
+  auto adapters = v1::Adapters::NewStub(third.Channel());
+  grpc::ClientContext get_context;
+  v1::GetAdapterRequest get;
+  get.set_adapter_id("resumed");
+  v1::GetAdapterResponse got;
+  status = adapters->GetAdapter(&get_context, get, &got);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << status.error_message();
+  stub = v1::FineTuning::NewStub(third.Channel());
+  ASSERT_TRUE(GetJob(*stub, job_id, &job).ok());
+  EXPECT_TRUE(job.adapter_unloaded());
+  EXPECT_NO_FATAL_FAILURE(StopLorad(&third));
 }
 
 TEST(FinetuneIntegrationTest, Loractl) {

@@ -43,10 +43,16 @@ TEST(JobConvertTest, DefaultsAreFilledIn) {
   given.set_rank(4);
   given.set_seed(0);  // an explicit 0 is kept
   given.set_max_steps(9);
+  given.set_max_grad_norm(0);  // an explicit 0 turns clipping off
   hp = EffectiveHyperparameters(given, JobDefaults{2048, 50});
   ASSERT_TRUE(hp.ok());
   EXPECT_EQ(hp->alpha(), 8.0f);
   EXPECT_EQ(hp->seed(), 0u);
+  EXPECT_TRUE(hp->has_max_grad_norm());
+  EXPECT_EQ(hp->max_grad_norm(), 0.0f);
+  absl::StatusOr<finetune::LoraTrainConfig> unclipped = ToTrainConfig(*hp, 9, 1, 2048);
+  ASSERT_TRUE(unclipped.ok()) << unclipped.status();
+  EXPECT_EQ(unclipped->max_grad_norm, 0.0f);
   EXPECT_EQ(hp->max_steps(), 9u);
   EXPECT_EQ(hp->max_seq_len(), 512u);
 }
@@ -94,8 +100,9 @@ TEST(JobConvertTest, TotalStepsAndTrainConfig) {
   hp.set_epochs(3);
   hp.set_batch_size(4);
   hp.set_grad_accum(2);
-  EXPECT_EQ(TotalSteps(hp, 17), 9);  // 3 * ceil(17 / 8)
+  EXPECT_EQ(TotalSteps(hp, 17), 9);  // 3 * ceil(17 / 8): a short last step per epoch
   EXPECT_EQ(TotalSteps(hp, 16), 6);
+  EXPECT_EQ(TotalSteps(hp, 3), 3);  // fewer examples than a step holds: one step per epoch
   hp.set_max_steps(11);
   EXPECT_EQ(TotalSteps(hp, 17), 11);
 
@@ -119,6 +126,13 @@ TEST(JobConvertTest, AdapterIdsAndStates) {
   EXPECT_FALSE(adapters::ValidateAdapterId("").ok());
   EXPECT_FALSE(adapters::ValidateAdapterId("a b").ok());
   EXPECT_FALSE(adapters::ValidateAdapterId(std::string(257, 'a')).ok());
+  EXPECT_TRUE(adapters::ValidateAdapterId("org/name").ok());
+  EXPECT_TRUE(adapters::ValidateAdapterId("a..b/.c/d.").ok());
+  for (const char* bad : {"../evil", "/abs", "a/../b", "a/./b", "a//b", "a/", ".", "..", "/"}) {
+    const absl::Status status = adapters::ValidateAdapterId(bad);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(status.message().find("segment"), std::string::npos) << status;
+  }
   EXPECT_TRUE(IsTerminal(v1::JOB_STATE_CANCELLED));
   EXPECT_FALSE(IsTerminal(v1::JOB_STATE_RUNNING));
 }

@@ -400,6 +400,40 @@ TEST_F(JobManagerTest, LearnsAMappingAndServesTheAdapter) {
   EXPECT_NE(base_text, "b c");
 }
 
+// UnloadAdapter (store Unload + ForgetAdapter, as AdaptersService does) lasts across a restart;
+// a later job that produces the same id registers it again.
+TEST_F(JobManagerTest, UnloadedJobAdapterStaysUnloadedAfterRestart) {
+  ASSERT_NO_FATAL_FAILURE(StartManager(Options()));
+  const v1::Job first =
+      WaitDone(MustCreate(Request("weekly", Repeat(kMappingLine, 2), 2)).job_id());
+  ASSERT_EQ(first.state(), v1::JOB_STATE_SUCCEEDED) << first.error();
+  const v1::Job other = WaitDone(MustCreate(Request("kept", Repeat(kMappingLine, 2), 2)).job_id());
+  ASSERT_EQ(other.state(), v1::JOB_STATE_SUCCEEDED) << other.error();
+  ASSERT_TRUE(store_->Unload("weekly").ok());
+  ASSERT_TRUE(manager_->ForgetAdapter("weekly").ok());
+  EXPECT_TRUE(manager_->GetJob(first.job_id())->adapter_unloaded());
+  EXPECT_FALSE(manager_->GetJob(other.job_id())->adapter_unloaded());
+  EXPECT_TRUE(manager_->ForgetAdapter("never-produced").ok());
+
+  auto restart = [&] {
+    manager_.reset();
+    NewAdapterStore();
+    StartManager(Options());
+  };
+  ASSERT_NO_FATAL_FAILURE(restart());
+  EXPECT_EQ(store_->Get("weekly").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(store_->Get("kept").ok());
+
+  // The id is free again: a new job may produce it, and that adapter is registered on restart.
+  const v1::Job second =
+      WaitDone(MustCreate(Request("weekly", Repeat(kMappingLine, 2), 2)).job_id());
+  ASSERT_EQ(second.state(), v1::JOB_STATE_SUCCEEDED) << second.error();
+  ASSERT_NO_FATAL_FAILURE(restart());
+  absl::StatusOr<adapters::AdapterInfo> info = store_->Get("weekly");
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_NE(info->source.find(second.job_id()), std::string::npos) << info->source;
+}
+
 // A finished job's memory goes back to the system: a job that peaks above 1 GB leaves RSS near
 // what it was before it (measured after a first, small job, which brings in what any job keeps
 // for the process's lifetime: code pages, thread pools). Without the trim and the scratch
