@@ -2,20 +2,36 @@
 
 #include <atomic>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 namespace lorad::kernels {
 namespace {
+
+#if defined(__x86_64__) || defined(__i386__)
+// F16C and AVX-VNNI straight from CPUID: clang's __builtin_cpu_supports does not know them.
+bool HasF16c() {
+  unsigned eax, ebx, ecx, edx;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & (1u << 29)) != 0;
+}
+
+bool HasAvxVnni() {
+  unsigned eax, ebx, ecx, edx;
+  return __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) != 0 && (eax & (1u << 4)) != 0;
+}
+#endif
 
 Isa DetectIsa() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                    __builtin_cpu_supports("f16c");
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && HasF16c();
   if (!avx2) return Isa::kScalar;
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni")) {
     return Isa::kAvx512;
   }
-  if (__builtin_cpu_supports("avxvnni")) return Isa::kAvxVnni;
+  if (HasAvxVnni()) return Isa::kAvxVnni;
   return Isa::kAvx2;
 #else
   return Isa::kScalar;
@@ -52,7 +68,7 @@ bool IsaSupported(Isa isa) {
   const Isa best = BestIsa();
   if (isa == Isa::kAvxVnni && best == Isa::kAvx512) {
 #if defined(__x86_64__) || defined(__i386__)
-    return __builtin_cpu_supports("avxvnni");
+    return HasAvxVnni();
 #else
     return false;
 #endif

@@ -9,8 +9,12 @@
 #include "engine/kernels/q8_activation.h"
 #include "engine/quant/blocks.h"
 
+#if defined(__clang__)  // clang ignores GCC's target pragma
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
+#endif
 
 namespace lorad::kernels::internal {
 namespace avx2 {
@@ -32,7 +36,11 @@ static inline __m256 Nf4Lookup(__m256i code) {
 }  // namespace
 }  // namespace avx2
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 const MatMulKernels& Avx2MatMulKernels() {
   static const MatMulKernels kernels = {avx2::QuantizeRowQ8, avx2::MatMulRows,

@@ -9,8 +9,14 @@
 #include "engine/kernels/q8_activation.h"
 #include "engine/quant/blocks.h"
 
+#if defined(__clang__)  // clang ignores GCC's target pragma
+#pragma clang attribute push(                                                      \
+    __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"))), \
+    apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")
+#endif
 // GCC 12's AVX-512 headers trip these on their own _mm512_undefined_* placeholders.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -38,7 +44,11 @@ static inline __m256 Nf4Lookup(__m256i code) {
 }  // namespace avx512
 
 #pragma GCC diagnostic pop
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 const MatMulKernels& Avx512MatMulKernels() {
   static const MatMulKernels kernels = {avx512::QuantizeRowQ8, avx512::MatMulRows,

@@ -9,8 +9,12 @@
 #include "engine/kernels/q8_activation.h"
 #include "engine/quant/blocks.h"
 
+#if defined(__clang__)  // clang ignores GCC's target pragma
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c,avxvnni"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c,avxvnni")
+#endif
 
 namespace lorad::kernels::internal {
 namespace avxvnni {
@@ -32,7 +36,11 @@ static inline __m256 Nf4Lookup(__m256i code) {
 }  // namespace
 }  // namespace avxvnni
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 const MatMulKernels& AvxVnniMatMulKernels() {
   static const MatMulKernels kernels = {avxvnni::QuantizeRowQ8, avxvnni::MatMulRows,

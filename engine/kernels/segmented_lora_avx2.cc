@@ -7,8 +7,12 @@
 
 #include "engine/kernels/segmented_lora_kernels.h"
 
+#if defined(__clang__)  // clang ignores GCC's target pragma
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
+#endif
 
 namespace lorad::kernels::internal {
 namespace {
@@ -105,4 +109,8 @@ void LoraExpandAvx2(const float* tmp, int64_t ld, const LoraSegment& s, int64_t 
 
 }  // namespace lorad::kernels::internal
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif

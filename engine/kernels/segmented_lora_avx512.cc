@@ -10,8 +10,13 @@
 
 #include "engine/kernels/segmented_lora_kernels.h"
 
+#if defined(__clang__)  // clang ignores GCC's target pragma
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl"))), \
+                             apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl")
+#endif
 // GCC 12's AVX-512 headers trip these on their own _mm512_undefined_* placeholders.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -331,4 +336,8 @@ void LoraExpandAvx512(const float* tmp, int64_t ld, const LoraSegment& s, int64_
 }  // namespace lorad::kernels::internal
 
 #pragma GCC diagnostic pop
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif

@@ -3,12 +3,13 @@
 #include <immintrin.h>
 
 #include "engine/base/half.h"
+#include "engine/kernels/cpu_isa.h"
 
 namespace lorad::vec {
 namespace {
 
-const bool kHasF16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx2") &&
-                      __builtin_cpu_supports("fma");
+// The AVX2 kernel level requires AVX2, FMA and F16C (cpu_isa.h).
+const bool kHasF16c = kernels::IsaSupported(kernels::Isa::kAvx2);
 
 #define LORAD_F16C __attribute__((target("avx2,fma,f16c")))
 
