@@ -16,6 +16,7 @@ fi
 # ccache hits across clones and folders (CI builds a fresh clone elsewhere).
 export CCACHE_BASEDIR="$ROOT" CCACHE_NOHASHDIR=true
 
+# LORAD_SANITIZE=address|thread: a sanitizer build (scripts/test.sh --sanitize=...).
 cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DLORAD_WITH_CUDA="$WITH_CUDA" >/dev/null
+  -DLORAD_WITH_CUDA="$WITH_CUDA" -DLORAD_SANITIZE="${LORAD_SANITIZE:-}" >/dev/null
 cmake --build "$BUILD_DIR" -j "${LORAD_BUILD_JOBS:-$(nproc)}"

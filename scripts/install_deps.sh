@@ -9,6 +9,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev
   libabsl-dev prometheus-cpp-dev nlohmann-json3-dev libsqlite3-dev libssl-dev zlib1g-dev
   libgtest-dev libgmock-dev
+  clang libclang-rt-14-dev clang-format
 )
 
 missing=()

@@ -1,13 +1,48 @@
 #!/usr/bin/env bash
 # One command from a fresh Debian 12 machine to a full test run: installs packages, builds,
 # fetches the default model (tests on the real model need it), runs every test with ctest.
+#
+#   scripts/test.sh [--sanitize=address|thread] [CTEST_ARGS...]
+#
+# --sanitize=address builds the suite with ASan + UBSan into build-asan/ and runs all of it;
+# --sanitize=thread builds it with TSan into build-tsan/ and runs the concurrency-heavy tests
+# (thread pool, scheduler and engine, adapter store, job manager and store, the gRPC reactors)
+# unless CTEST_ARGS select others. Suppressions for the uninstrumented prebuilt libraries are in
+# scripts/sanitizers/, each with its reason.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BUILD_DIR="${LORAD_BUILD_DIR:-$ROOT/build}"
+SANITIZE=""
+ARGS=()
+for arg in "$@"; do
+  case "$arg" in
+    --sanitize=*) SANITIZE="${arg#--sanitize=}" ;;
+    *) ARGS+=("$arg") ;;
+  esac
+done
+case "$SANITIZE" in
+  "") BUILD_DIR="${LORAD_BUILD_DIR:-$ROOT/build}" ;;
+  address) BUILD_DIR="${LORAD_BUILD_DIR:-$ROOT/build-asan}" ;;
+  thread) BUILD_DIR="${LORAD_BUILD_DIR:-$ROOT/build-tsan}" ;;
+  *) echo "test.sh: --sanitize must be address or thread" >&2; exit 2 ;;
+esac
 export LORAD_DATA_DIR="${LORAD_DATA_DIR:-$ROOT/data}"
 "$ROOT/scripts/install_deps.sh"
-"$ROOT/scripts/build.sh"
+LORAD_BUILD_DIR="$BUILD_DIR" LORAD_SANITIZE="$SANITIZE" "$ROOT/scripts/build.sh"
 "$ROOT/scripts/fetch_model.sh"
 export LORAD_DEFAULT_MODEL="$LORAD_DATA_DIR/models/SmolLM2-135M-Instruct.Q4_1.gguf"
-ctest --test-dir "$BUILD_DIR" --output-on-failure -j "${LORAD_TEST_JOBS:-2}" "$@"
+SUPP="$ROOT/scripts/sanitizers"
+case "$SANITIZE" in
+  address)
+    # LibTorch and OpenBLAS keep allocations for the process's lifetime: leak checking is off.
+    export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:${ASAN_OPTIONS:-}"
+    export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$SUPP/ubsan.supp:${UBSAN_OPTIONS:-}"
+    ;;
+  thread)
+    export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$SUPP/tsan.supp:${TSAN_OPTIONS:-}"
+    if [ ${#ARGS[@]} -eq 0 ]; then
+      ARGS=(-R "ThreadPool|Scheduler|Engine|AdapterResidency|AdapterStore|JobManager|JobStore|JobGate|SerialWorker|InferenceIntegration|Reactor")
+    fi
+    ;;
+esac
+ctest --test-dir "$BUILD_DIR" --output-on-failure -j "${LORAD_TEST_JOBS:-2}" "${ARGS[@]}"

@@ -19,19 +19,7 @@
 
 namespace lorad::testing {
 
-inline ModelSpec TinySpec(const TinyModelOptions& o) {
-  ModelSpec s;
-  s.vocab_size = o.vocab;
-  s.hidden_size = o.hidden;
-  s.intermediate_size = o.intermediate;
-  s.num_layers = o.num_layers;
-  s.num_heads = o.heads;
-  s.num_kv_heads = o.kv_heads;
-  s.head_dim = o.hidden / o.heads;
-  s.max_position = o.max_position;
-  s.rope_neox = o.qkv_bias;
-  return s;
-}
+inline ModelSpec TinySpec(const TinyModelOptions& o) { return TinyModelSpec(o); }
 
 // Rewrites `dir`/adapter_config.json through `edit`.
 inline void PatchConfig(const std::string& dir, const std::function<void(nlohmann::json&)>& edit) {
