@@ -104,14 +104,16 @@ absl::StatusOr<std::shared_ptr<AdapterStore::Loaded>> AdapterStore::ReadFromDisk
         loaded->files.weights.mtime_ns >= racy_after_ns) {
       loaded->files = {};
     }
-    LORAD_ASSIGN_OR_RETURN(PeftFiles files, ReadPeftFiles(dir));
+    // Opened beneath the root: confinement holds even if `dir` was swapped since the check.
+    LORAD_ASSIGN_OR_RETURN(PeftFiles files, ReadPeftFilesBeneath(root_, source));
     if (known != nullptr && !known_digest.empty() && *known == loaded->files &&
         loaded->files.weights.inode != 0 && loaded->files.config.inode != 0) {
       loaded->digest = known_digest;
       reused = true;
     } else {
-      LORAD_ASSIGN_OR_RETURN(loaded->digest,
-                             Sha256HexWithFile(files.config_text, files.weights->path()));
+      const std::string_view weights = files.weights->bytes();
+      loaded->digest =
+          Sha256Hex({files.config_text, absl::string_view(weights.data(), weights.size())});
     }
     LORAD_ASSIGN_OR_RETURN(loaded->adapter,
                            BuildPeftAdapter(files, options_.base, {options_.storage}));

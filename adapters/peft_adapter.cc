@@ -2,13 +2,16 @@
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "adapters/peft_targets.h"
 #include "adapters/peft_tensor_names.h"
+#include "engine/base/confined_open.h"
 #include "engine/base/half.h"
+#include "engine/base/mapped_file.h"
 #include "engine/base/status_macros.h"
 
 namespace lorad::adapters {
@@ -120,20 +123,48 @@ absl::Status CheckShapes(const ModuleTensors& m, const ModulePlan& plan, const M
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
-  in.seekg(0, std::ios::end);
-  const std::streamoff size = in.tellg();
-  if (size < 0 || size > kPeftMaxConfigBytes) {
+absl::StatusOr<std::string> ReadSmallFile(std::unique_ptr<MappedFile> file) {
+  if (file->size() > static_cast<size_t>(kPeftMaxConfigBytes)) {
     return absl::InvalidArgumentError(
-        absl::StrCat(path, ": larger than ", kPeftMaxConfigBytes, " bytes"));
+        absl::StrCat(file->path(), ": larger than ", kPeftMaxConfigBytes, " bytes"));
   }
-  in.seekg(0);
-  std::string text(static_cast<size_t>(size), '\0');
-  if (!in.read(text.data(), size))
-    return absl::InvalidArgumentError(absl::StrCat(path, ": read failed"));
-  return text;
+  return std::string(reinterpret_cast<const char*>(file->data()), file->size());
+}
+
+// The PEFT files from their opened mappings, with ReadPeftFiles' error codes.
+absl::StatusOr<PeftFiles> PeftFilesFrom(absl::StatusOr<std::unique_ptr<MappedFile>> config,
+                                        absl::StatusOr<std::unique_ptr<MappedFile>> weights) {
+  if (!config.ok()) return config.status();
+  PeftFiles files;
+  files.config_path = (*config)->path();
+  LORAD_ASSIGN_OR_RETURN(files.config_text, ReadSmallFile(*std::move(config)));
+  if (!weights.ok()) return weights.status();
+  absl::StatusOr<std::unique_ptr<SafetensorsFile>> w = SafetensorsFile::Open(*std::move(weights));
+  if (!w.ok()) {
+    if (absl::IsUnimplemented(w.status())) {
+      return absl::FailedPreconditionError(w.status().message());
+    }
+    return absl::InvalidArgumentError(w.status().message());
+  }
+  files.weights = *std::move(w);
+  return files;
+}
+
+// PyTorch's pickle format can run code when it is loaded; lorad never reads it.
+absl::Status PickleRefused(const std::string& dir) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      "adapter '", dir, "' has ", kPeftPickleWeightsFile, " but no ", kPeftWeightsFile,
+      ": pickle files are never loaded; save the adapter with safe_serialization=True (PEFT's "
+      "default) or convert it to safetensors"));
+}
+
+// `name` in `source` beneath `root`, opened confined and mapped.
+absl::StatusOr<std::unique_ptr<MappedFile>> MapBeneath(const std::string& root,
+                                                       const std::string& source,
+                                                       const char* name) {
+  const std::string relative = absl::StrCat(source, "/", name);
+  LORAD_ASSIGN_OR_RETURN(int fd, OpenBeneath(root, relative, /*directory=*/false, "adapter file"));
+  return MappedFile::FromDescriptor(fd, absl::StrCat(root, "/", relative));
 }
 
 }  // namespace
@@ -144,20 +175,22 @@ int64_t QkPermutedSourceRow(int64_t row, int64_t head_dim) {
 }
 
 absl::StatusOr<PeftFiles> ReadPeftFiles(const std::string& dir) {
-  PeftFiles files;
-  files.config_path = dir + "/" + kPeftConfigFile;
-  LORAD_ASSIGN_OR_RETURN(files.config_text, ReadSmallFile(files.config_path));
-  absl::StatusOr<std::unique_ptr<SafetensorsFile>> w =
-      SafetensorsFile::Open(dir + "/" + kPeftWeightsFile);
-  if (!w.ok()) {
-    if (absl::IsNotFound(w.status())) return w.status();
-    if (absl::IsUnimplemented(w.status())) {
-      return absl::FailedPreconditionError(w.status().message());
-    }
-    return absl::InvalidArgumentError(w.status().message());
+  absl::StatusOr<std::unique_ptr<MappedFile>> weights =
+      MappedFile::Open(absl::StrCat(dir, "/", kPeftWeightsFile));
+  if (absl::IsNotFound(weights.status()) &&
+      std::filesystem::exists(absl::StrCat(dir, "/", kPeftPickleWeightsFile))) {
+    return PickleRefused(dir);
   }
-  files.weights = *std::move(w);
-  return files;
+  return PeftFilesFrom(MappedFile::Open(absl::StrCat(dir, "/", kPeftConfigFile)),
+                       std::move(weights));
+}
+
+absl::StatusOr<PeftFiles> ReadPeftFilesBeneath(const std::string& root, const std::string& source) {
+  absl::StatusOr<std::unique_ptr<MappedFile>> weights = MapBeneath(root, source, kPeftWeightsFile);
+  if (absl::IsNotFound(weights.status()) && MapBeneath(root, source, kPeftPickleWeightsFile).ok()) {
+    return PickleRefused(source);
+  }
+  return PeftFilesFrom(MapBeneath(root, source, kPeftConfigFile), std::move(weights));
 }
 
 absl::StatusOr<std::unique_ptr<PeftAdapter>> BuildPeftAdapter(const PeftFiles& files,

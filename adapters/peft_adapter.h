@@ -33,6 +33,8 @@ namespace lorad::adapters {
 
 inline constexpr char kPeftConfigFile[] = "adapter_config.json";
 inline constexpr char kPeftWeightsFile[] = "adapter_model.safetensors";
+// PEFT's legacy pickle weights: refused (FAILED_PRECONDITION), never read.
+inline constexpr char kPeftPickleWeightsFile[] = "adapter_model.bin";
 // Largest adapter_config.json accepted.
 inline constexpr int64_t kPeftMaxConfigBytes = 1 << 20;
 
@@ -62,8 +64,14 @@ struct PeftFiles {
 
 // Reads `dir`/adapter_config.json and maps `dir`/adapter_model.safetensors. NOT_FOUND naming a
 // missing file; INVALID_ARGUMENT for a malformed safetensors file or an oversized config;
-// FAILED_PRECONDITION for a tensor dtype other than F32/F16/BF16.
+// FAILED_PRECONDITION for a tensor dtype other than F32/F16/BF16, or for a directory that has
+// only the pickle weights (adapter_model.bin).
 absl::StatusOr<PeftFiles> ReadPeftFiles(const std::string& dir);
+
+// ReadPeftFiles for the directory `source` beneath `root` (a canonical directory), each file
+// opened confined to the root at the moment it is opened (engine/base/confined_open.h): a
+// symlink swapped in after any earlier check cannot make it read outside the root.
+absl::StatusOr<PeftFiles> ReadPeftFilesBeneath(const std::string& root, const std::string& source);
 
 // Validates `files` against `base` and converts the weights. INVALID_ARGUMENT (naming the file
 // and the tensor or field): malformed config, unexpected tensor, tensor missing, rank that

@@ -9,7 +9,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "engine/base/confined_open.h"
 
 namespace lorad::adapters {
 namespace {
@@ -47,21 +47,7 @@ absl::StatusOr<std::string> CanonicalRoot(const std::string& root) {
 
 absl::StatusOr<std::string> ResolveAdapterSource(const std::string& canonical_root,
                                                  const std::string& source) {
-  if (source.empty()) return absl::InvalidArgumentError("adapter source is empty");
-  if (source.find('\0') != std::string::npos) {
-    return absl::InvalidArgumentError("adapter source contains a NUL byte");
-  }
-  if (source.front() == '/') {
-    return absl::InvalidArgumentError(
-        absl::StrCat("adapter source '", source,
-                     "' is absolute; give a directory relative to the adapter root"));
-  }
-  for (absl::string_view part : absl::StrSplit(source, '/')) {
-    if (part == "..") {
-      return absl::InvalidArgumentError(
-          absl::StrCat("adapter source '", source, "' contains '..'"));
-    }
-  }
+  if (absl::Status s = CheckRelativePath(source, "adapter source"); !s.ok()) return s;
   absl::StatusOr<std::string> real = RealPath(canonical_root + "/" + source, source);
   if (!real.ok()) return real.status();
   if (*real != canonical_root && !absl::StartsWith(*real, canonical_root + "/")) {

@@ -7,16 +7,20 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "adapters/sha256.h"
 
 namespace lorad::server {
 namespace {
 
+// Compares two equal-length digests without an early exit.
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
   if (a.size() != b.size()) return false;
   unsigned char diff = 0;
   for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
   return diff == 0;
 }
+
+std::string TokenDigest(absl::string_view token) { return adapters::Sha256Hex({token}); }
 
 }  // namespace
 
@@ -49,7 +53,7 @@ absl::StatusOr<std::unique_ptr<Authorizer>> Authorizer::Parse(absl::string_view 
             absl::StrCat(origin, ":", line_number, ": duplicate token"));
       }
     }
-    entries.push_back({std::string(fields[0]), role});
+    entries.push_back({std::string(fields[0]), TokenDigest(fields[0]), role});
   }
   if (entries.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(origin, ": no tokens defined"));
@@ -73,9 +77,13 @@ Role Authorizer::RequiredRole(absl::string_view method) {
 }
 
 const Authorizer::Entry* Authorizer::Find(absl::string_view token) const {
+  // Digests, not the tokens, are compared: they have one length, so neither the comparison's
+  // time nor its early length check says anything about a token's length or prefix. Every entry
+  // is compared, whichever matches.
+  const std::string digest = TokenDigest(token);
   const Entry* found = nullptr;
   for (const Entry& entry : entries_) {
-    if (ConstantTimeEquals(entry.token, token)) found = &entry;
+    if (ConstantTimeEquals(entry.digest, digest)) found = &entry;
   }
   return found;
 }

@@ -39,10 +39,12 @@ class Authorizer {
  private:
   struct Entry {
     std::string token;
+    std::string digest;  // SHA-256 (hex) of token: what Find compares
     Role role;
   };
   explicit Authorizer(std::vector<Entry> entries) : entries_(std::move(entries)) {}
-  // The entry whose token equals `token` (compared in constant time per entry), or null.
+  // The entry whose token equals `token`, or null. Compares SHA-256 digests in constant time
+  // against every entry, so timing reveals neither which entry matched nor a token's length.
   const Entry* Find(absl::string_view token) const;
 
   const std::vector<Entry> entries_;

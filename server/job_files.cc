@@ -1,5 +1,6 @@
 #include "server/job_files.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,6 +23,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "engine/base/confined_open.h"
+#include "engine/base/status_macros.h"
 
 namespace lorad::server {
 namespace {
@@ -78,61 +81,60 @@ std::string NewJobId() {
   return "job-" + text;
 }
 
-absl::StatusOr<std::string> ResolveDataFile(const std::string& data_root, const std::string& path) {
-  if (path.empty()) return absl::InvalidArgumentError("dataset.path is empty");
-  if (path.find('\0') != std::string::npos) {
-    return absl::InvalidArgumentError("dataset.path contains a NUL byte");
-  }
-  if (path.front() == '/') {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "dataset.path '", path, "' is absolute; give a file relative to the data root"));
-  }
-  for (absl::string_view part : absl::StrSplit(path, '/')) {
-    if (part == "..") {
-      return absl::InvalidArgumentError(absl::StrCat("dataset.path '", path, "' contains '..'"));
-    }
-  }
-  char buf[PATH_MAX];
-  if (::realpath(data_root.c_str(), buf) == nullptr) {
-    return absl::InternalError(absl::StrCat("data root: ", std::strerror(errno)));
-  }
-  const std::string root = buf;
-  if (::realpath((root + "/" + path).c_str(), buf) == nullptr) {
-    if (errno == ENOENT || errno == ENOTDIR) {
-      return absl::NotFoundError(
-          absl::StrCat("dataset.path '", path, "' does not exist under the data root"));
-    }
-    return absl::InvalidArgumentError(
-        absl::StrCat("dataset.path '", path, "': ", std::strerror(errno)));
-  }
-  const std::string real = buf;
-  if (!absl::StartsWith(real, root + "/")) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("dataset.path '", path, "' resolves outside the data root (symlink escape)"));
-  }
+namespace {
+
+// Reads the open file `fd` (closed on return) of at most `max_bytes`.
+absl::StatusOr<std::string> ReadDescriptorLimited(int fd, int64_t max_bytes,
+                                                  absl::string_view shown) {
   struct stat st;
-  if (::stat(real.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("dataset.path '", path, "' is not a regular file"));
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return absl::InternalError(absl::StrCat(shown, ": ", std::strerror(err)));
   }
-  return real;
+  if (st.st_size > max_bytes) {
+    ::close(fd);
+    return absl::InvalidArgumentError(absl::StrCat(shown, " has ", st.st_size,
+                                                   " bytes, over the server's limit of ", max_bytes,
+                                                   " (--max_dataset_bytes)"));
+  }
+  std::string out;
+  char buf[1 << 16];
+  while (true) {
+    const ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      return absl::InternalError(absl::StrCat(shown, ": ", std::strerror(err)));
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    if (static_cast<int64_t>(out.size()) > max_bytes) {  // grew while being read
+      ::close(fd);
+      return absl::InvalidArgumentError(absl::StrCat(shown, " is over the server's limit of ",
+                                                     max_bytes, " bytes (--max_dataset_bytes)"));
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ReadDataFile(const std::string& data_root, const std::string& path,
+                                         int64_t max_bytes) {
+  LORAD_ASSIGN_OR_RETURN(int fd, OpenBeneath(data_root, path, /*directory=*/false, "dataset.path"));
+  return ReadDescriptorLimited(fd, max_bytes, absl::StrCat("dataset.path '", path, "'"));
 }
 
 absl::StatusOr<std::string> ReadFileLimited(const std::string& path, int64_t max_bytes,
                                             absl::string_view shown) {
-  std::error_code error;
-  const uintmax_t size = std::filesystem::file_size(path, error);
-  if (error) return absl::NotFoundError(absl::StrCat(shown, ": ", error.message()));
-  if (static_cast<int64_t>(size) > max_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(shown, " has ", size,
-                                                   " bytes, over the server's limit of ", max_bytes,
-                                                   " (--max_dataset_bytes)"));
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::NotFoundError(absl::StrCat(shown, ": cannot open: ", std::strerror(errno)));
   }
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return absl::NotFoundError(absl::StrCat(shown, ": cannot open"));
-  std::stringstream contents;
-  contents << file.rdbuf();
-  return contents.str();
+  return ReadDescriptorLimited(fd, max_bytes, shown);
 }
 
 std::string CheckpointName(int64_t step) {

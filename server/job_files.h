@@ -17,10 +17,12 @@ namespace lorad::server {
 // Ids made later in this process compare greater (monotonic within a millisecond).
 std::string NewJobId();
 
-// The canonical path of the regular file `path` relative to `data_root`. INVALID_ARGUMENT
-// (naming dataset.path): empty, absolute, a ".." component, NUL bytes, resolving outside the
-// root through a symlink, or not a regular file; NOT_FOUND when missing.
-absl::StatusOr<std::string> ResolveDataFile(const std::string& data_root, const std::string& path);
+// The bytes of the regular file `path` relative to `data_root`, opened confined to the root
+// (engine/base/confined_open.h: no symlink swap can reach outside it). INVALID_ARGUMENT (naming
+// dataset.path): empty, absolute, a ".." component, NUL bytes, resolving outside the root, not a
+// regular file, or more than `max_bytes`; NOT_FOUND when missing.
+absl::StatusOr<std::string> ReadDataFile(const std::string& data_root, const std::string& path,
+                                         int64_t max_bytes);
 
 // The file's bytes; INVALID_ARGUMENT naming `shown` when bigger than `max_bytes`, NOT_FOUND
 // when missing.

@@ -101,11 +101,8 @@ absl::StatusOr<v1::Job> JobManager::CreateJob(const v1::CreateJobRequest& reques
       dataset = request.dataset().inline_jsonl();
       break;
     case v1::Dataset::kPath: {
-      LORAD_ASSIGN_OR_RETURN(std::string path,
-                             ResolveDataFile(options_.data_dir, request.dataset().path()));
-      LORAD_ASSIGN_OR_RETURN(
-          dataset, ReadFileLimited(path, options_.max_dataset_bytes,
-                                   absl::StrCat("dataset.path '", request.dataset().path(), "'")));
+      LORAD_ASSIGN_OR_RETURN(dataset, ReadDataFile(options_.data_dir, request.dataset().path(),
+                                                   options_.max_dataset_bytes));
       break;
     }
     default:

@@ -58,11 +58,16 @@ const char* SafetensorsDTypeName(DType type) {
 
 absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std::string& path) {
   LORAD_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> mapped, MappedFile::Open(path));
+  return Open(std::move(mapped));
+}
+
+absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(
+    std::unique_ptr<MappedFile> mapped) {
   std::unique_ptr<SafetensorsFile> file(new SafetensorsFile(std::move(mapped)));
   try {
     LORAD_RETURN_IF_ERROR(file->Parse());
   } catch (const json::exception& e) {  // defensive: Parse() checks types before reading
-    return absl::InvalidArgumentError(absl::StrCat(path, ": malformed header: ", e.what()));
+    return absl::InvalidArgumentError(absl::StrCat(file->path(), ": malformed header: ", e.what()));
   }
   return file;
 }

@@ -43,8 +43,14 @@ class SafetensorsFile {
   // UNIMPLEMENTED for a dtype other than F32/F16/BF16 (naming the tensor and the dtype).
   // "__metadata__" (string -> string) is allowed.
   static absl::StatusOr<std::unique_ptr<SafetensorsFile>> Open(const std::string& path);
+  // Parses an already mapped file (errors as Open's, prefixed with file->path()).
+  static absl::StatusOr<std::unique_ptr<SafetensorsFile>> Open(std::unique_ptr<MappedFile> file);
 
   const std::string& path() const { return file_->path(); }
+  // The whole file as read (header and data), e.g. for a digest of exactly what was loaded.
+  std::string_view bytes() const {
+    return {reinterpret_cast<const char*>(file_->data()), file_->size()};
+  }
   // Tensors sorted by name.
   const std::vector<SafetensorsTensor>& tensors() const { return tensors_; }
   const SafetensorsTensor* Find(std::string_view name) const;

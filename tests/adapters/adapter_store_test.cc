@@ -109,6 +109,25 @@ TEST_F(AdapterStoreTest, SourcesAreConfinedToTheRoot) {
   }
   EXPECT_TRUE(store->Load("x", "alias", false).ok());
   EXPECT_TRUE(store->Load("y", "./a/", false).ok());
+
+  // Pickle weights are refused by name, never read.
+  Write("pickled");
+  const std::string pickled = root_ + "/pickled/adapter_model.safetensors";
+  ASSERT_EQ(::rename(pickled.c_str(), (root_ + "/pickled/adapter_model.bin").c_str()), 0);
+  auto pickle = store->Load("pickled", "pickled", false);
+  EXPECT_EQ(pickle.status().code(), absl::StatusCode::kFailedPrecondition) << pickle.status();
+  EXPECT_NE(pickle.status().message().find("pickle"), std::string::npos) << pickle.status();
+
+  // A directory inside the root whose weights file is a symlink to a file outside: the
+  // directory check passes, the file's confined open does not.
+  Write("linked");
+  const std::string weights = root_ + "/linked/adapter_model.safetensors";
+  ASSERT_EQ(::unlink(weights.c_str()), 0);
+  ASSERT_EQ(::symlink(tmp_.File("outside/adapter_model.safetensors").c_str(), weights.c_str()), 0);
+  auto linked = store->Load("linked", "linked", false);
+  EXPECT_EQ(linked.status().code(), absl::StatusCode::kInvalidArgument) << linked.status();
+  EXPECT_NE(linked.status().message().find("outside the root"), std::string::npos)
+      << linked.status();
   EXPECT_EQ(store->Load("bad id", "a", false).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(store->Acquire("nope").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store->Unload("nope").code(), absl::StatusCode::kNotFound);

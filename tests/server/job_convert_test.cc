@@ -158,7 +158,21 @@ TEST(JobFilesTest, DatasetPathsStayUnderTheRoot) {
   ASSERT_TRUE(lorad::testing::WriteBytes(dir.File("outside.jsonl"), "{}\n"));
   std::filesystem::create_symlink(dir.File("outside.jsonl"), dir.File("root/escape.jsonl"));
   const std::string root = dir.File("root");
-  EXPECT_TRUE(ResolveDataFile(root, "sub/d.jsonl").ok());
+  std::filesystem::create_directories(dir.File("elsewhere"));
+  ASSERT_TRUE(lorad::testing::WriteBytes(dir.File("elsewhere/d.jsonl"), "{\"secret\": 1}\n"));
+  std::filesystem::create_directory_symlink(dir.File("elsewhere"), dir.File("root/linkdir"));
+  std::filesystem::create_symlink("sub/d.jsonl", dir.File("root/inside.jsonl"));
+  auto ResolveDataFile = [](const std::string& r, const std::string& p) {
+    return ReadDataFile(r, p, 1 << 20);
+  };
+  EXPECT_EQ(*ResolveDataFile(root, "sub/d.jsonl"), "{}\n");
+  EXPECT_EQ(*ResolveDataFile(root, "./sub/d.jsonl"), "{}\n");
+  EXPECT_EQ(*ResolveDataFile(root, "inside.jsonl"), "{}\n");  // a symlink within the root
+  // A directory symlink leading out, as a swap after a check would make it: refused at open.
+  EXPECT_EQ(ResolveDataFile(root, "linkdir/d.jsonl").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ReadDataFile(root, "sub/d.jsonl", 2).status().code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ResolveDataFile(root, "/etc/passwd").status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ResolveDataFile(root, "sub/../../outside.jsonl").status().code(),
