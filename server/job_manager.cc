@@ -174,6 +174,7 @@ absl::StatusOr<v1::Job> JobManager::GetJob(const std::string& job_id) const {
     absl::MutexLock lock(&mu_);
     auto it = live_.find(job_id);
     if (it != live_.end()) return it->second.job;
+    if (auto u = unsaved_.find(job_id); u != unsaved_.end()) return u->second.job;
   }
   LORAD_ASSIGN_OR_RETURN(JobRecord record, store_->Get(job_id));
   return record.job;
@@ -181,8 +182,14 @@ absl::StatusOr<v1::Job> JobManager::GetJob(const std::string& job_id) const {
 
 absl::StatusOr<JobPage> JobManager::ListJobs(v1::JobState state, const std::string& page_token,
                                              int32_t page_size) const {
-  // Every change is persisted under mu_ before it is visible, so the store is current.
-  return store_->List(state, page_token, page_size);
+  // Every change is persisted under mu_ before it is visible, so the store is current, except
+  // for finished jobs it refused to record (unsaved_), which are answered from memory.
+  LORAD_ASSIGN_OR_RETURN(JobPage page, store_->List(state, page_token, page_size));
+  absl::MutexLock lock(&mu_);
+  for (v1::Job& job : page.jobs) {
+    if (auto u = unsaved_.find(job.job_id()); u != unsaved_.end()) job = u->second.job;
+  }
+  return page;
 }
 
 absl::StatusOr<v1::Job> JobManager::CancelJob(const std::string& job_id) {
@@ -245,6 +252,9 @@ absl::Status JobManager::ForgetAdapter(const std::string& adapter_id) {
   for (auto& [id, live] : live_) {
     if (live.job.adapter_id() == adapter_id) live.job.set_adapter_unloaded(true);
   }
+  for (auto& [id, unsaved] : unsaved_) {
+    if (unsaved.job.adapter_id() == adapter_id) unsaved.job.set_adapter_unloaded(true);
+  }
   LORAD_ASSIGN_OR_RETURN(std::vector<JobRecord> done,
                          store_->ListInStates({v1::JOB_STATE_SUCCEEDED}));
   for (JobRecord& record : done) {
@@ -255,8 +265,20 @@ absl::Status JobManager::ForgetAdapter(const std::string& adapter_id) {
   return absl::OkStatus();
 }
 
-void JobManager::CommitLocked(const LiveJob& live, v1::JobEvent event) {
-  if (absl::Status status = store_->UpdateWithEvent(live.job, event); !status.ok()) {
+void JobManager::FlushUnsavedLocked() {
+  for (auto it = unsaved_.begin(); it != unsaved_.end();) {
+    if (store_->UpdateWithEvent(it->second.job, it->second.event).ok()) {
+      unsaved_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+}
+
+bool JobManager::CommitLocked(const LiveJob& live, v1::JobEvent event) {
+  FlushUnsavedLocked();
+  const absl::Status status = store_->UpdateWithEvent(live.job, event);
+  if (!status.ok()) {
     // The job goes on in memory; the store catches up with the next change.
     std::fprintf(stderr, "lorad: job %s: %s\n", live.job.job_id().c_str(),
                  std::string(status.message()).c_str());
@@ -264,6 +286,7 @@ void JobManager::CommitLocked(const LiveJob& live, v1::JobEvent event) {
   for (const auto& [id, watch] : watches_) {
     if (watch.job_id == event.job_id()) watch.watcher->OnJobEvent(event);
   }
+  return status.ok();
 }
 
 void JobManager::TransitionLocked(LiveJob& live, v1::JobState state, const std::string& error) {
@@ -278,9 +301,11 @@ void JobManager::TransitionLocked(LiveJob& live, v1::JobState state, const std::
     *live.job.mutable_start_time() = event.time();
   }
   if (IsTerminal(state)) *live.job.mutable_end_time() = event.time();
-  CommitLocked(live, std::move(event));
+  const v1::JobEvent sent = event;
+  const bool saved = CommitLocked(live, std::move(event));
   if (IsTerminal(state)) {
     const std::string job_id = live.job.job_id();
+    if (!saved) unsaved_[job_id] = Unsaved{live.job, sent};
     live_.erase(job_id);
   }
 }

@@ -144,8 +144,11 @@ class JobManager {
   // terminal job leaves live_.
   void TransitionLocked(LiveJob& live, v1::JobState state, const std::string& error)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Persists `live.job` with `event` and fans the event out.
-  void CommitLocked(const LiveJob& live, v1::JobEvent event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Persists `live.job` with `event` and fans the event out; false when the store refused the
+  // write (the job goes on in memory; unsaved terminal records are retried, see unsaved_).
+  bool CommitLocked(const LiveJob& live, v1::JobEvent event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Retries writing unsaved_ records; those that succeed leave it.
+  void FlushUnsavedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // An event of job `job_id` stamped now.
   static v1::JobEvent NewEvent(const std::string& job_id);
   int QueuedLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -158,6 +161,14 @@ class JobManager {
   std::deque<std::string> validate_queue_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> train_queue_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<int64_t, WatchEntry> watches_ ABSL_GUARDED_BY(mu_);
+  // Finished jobs whose final record the store refused (a full disk): GetJob and ListJobs answer
+  // with these, and every later commit retries them. Lost if the process ends first; the store
+  // then still says RUNNING and the next start resumes the job from its last checkpoint.
+  struct Unsaved {
+    v1::Job job;
+    v1::JobEvent event;
+  };
+  absl::flat_hash_map<std::string, Unsaved> unsaved_ ABSL_GUARDED_BY(mu_);
   int64_t next_watch_id_ ABSL_GUARDED_BY(mu_) = 1;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 

@@ -115,10 +115,29 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path
   absl::MutexLock lock(&store->mu_);
   sqlite3_busy_timeout(db, 5000);
   if (absl::Status status = store->Exec("PRAGMA journal_mode = WAL"); !status.ok()) {
+    const bool busy = sqlite3_errcode(db) == SQLITE_BUSY || sqlite3_errcode(db) == SQLITE_LOCKED;
     return absl::FailedPreconditionError(
-        absl::StrCat("job database '", path, "': ", status.message()));
+        absl::StrCat("job database '", path, "': ", status.message(),
+                     busy ? " (another process holds a lock on it; is a second lorad using "
+                            "this --data_dir?)"
+                          : ""));
   }
   LORAD_RETURN_IF_ERROR(store->Exec("PRAGMA synchronous = FULL"));
+  // A damaged file is refused before anything writes to it (the schema statements below would).
+  {
+    Statement check(db, "PRAGMA quick_check");
+    LORAD_RETURN_IF_ERROR(check.status());
+    if (check.Step() != SQLITE_ROW) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("job database '", path, "' cannot be read: ", sqlite3_errmsg(db)));
+    }
+    const std::string verdict = check.Bytes(0);
+    if (verdict != "ok") {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "job database '", path, "' is damaged (", verdict,
+          "); it was not modified: restore it from a backup or move it away to start empty"));
+    }
+  }
   Statement version(db, "PRAGMA user_version");
   LORAD_RETURN_IF_ERROR(version.status());
   const int64_t found = version.Step() == SQLITE_ROW ? version.Int(0) : 0;

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -147,6 +148,101 @@ TEST(FinetuneIntegrationTest, KilledJobResumesFromItsCheckpoint) {
   ASSERT_TRUE(GetJob(*stub, job_id, &job).ok());
   EXPECT_TRUE(job.adapter_unloaded());
   EXPECT_NO_FATAL_FAILURE(StopLorad(&third));
+}
+
+// Creates the job every trial of KillsAtRandomPointsResumeToTheSameAdapter runs; returns its id.
+std::string CreateDropoutJob(v1::FineTuning::Stub& stub, const std::string& adapter_id) {
+  v1::CreateJobRequest request;
+  request.set_adapter_id(adapter_id);
+  std::string jsonl = MappingJsonl();
+  for (int i = 0; i < 8; ++i) jsonl += "{\"prompt\": \"x\", \"completion\": \"y z\"}\n";
+  request.mutable_dataset()->set_inline_jsonl(jsonl);
+  v1::Hyperparameters* hp = request.mutable_hyperparameters();
+  hp->set_max_steps(400);
+  hp->set_learning_rate(1e-3f);
+  hp->set_dropout(0.1f);  // the RNG state must survive the restarts too
+  hp->set_batch_size(3);
+  hp->set_max_seq_len(32);
+  hp->set_seed(5);
+  hp->set_checkpoint_every_steps(10);
+  grpc::ClientContext context;
+  v1::CreateJobResponse response;
+  grpc::Status status = stub.CreateJob(&context, request, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return response.job().job_id();
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// kill -9 at ten random moments of one job (each restart resumes from the newest checkpoint):
+// the job succeeds with an adapter bitwise equal to an uninterrupted run's with the same seed.
+TEST(FinetuneIntegrationTest, KillsAtRandomPointsResumeToTheSameAdapter) {
+  auto weights_of = [](const std::string& data_dir, const std::string& job_id) {
+    return ReadAll(data_dir + "/adapters/finetuned/" + job_id + "/adapter_model.safetensors");
+  };
+  auto wait_done = [](v1::FineTuning::Stub& stub, const std::string& job_id, int seconds) {
+    v1::Job job;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (!GetJob(stub, job_id, &job).ok()) break;
+      if (job.state() == v1::JOB_STATE_SUCCEEDED || job.state() == v1::JOB_STATE_FAILED) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return job;
+  };
+
+  const std::string reference_dir = TestDir() + "/ft_kill_reference";
+  std::filesystem::create_directories(reference_dir);
+  std::string reference_job;
+  {
+    RunningLorad lorad;
+    ASSERT_NO_FATAL_FAILURE(StartLorad(Args(reference_dir), &lorad));
+    auto stub = v1::FineTuning::NewStub(lorad.Channel());
+    reference_job = CreateDropoutJob(*stub, "same");
+    ASSERT_EQ(wait_done(*stub, reference_job, 120).state(), v1::JOB_STATE_SUCCEEDED);
+    EXPECT_NO_FATAL_FAILURE(StopLorad(&lorad));
+  }
+  const std::string reference = weights_of(reference_dir, reference_job);
+  ASSERT_FALSE(reference.empty());
+
+  const std::string data_dir = TestDir() + "/ft_kill_ten";
+  std::filesystem::create_directories(data_dir);
+  std::mt19937 random(20261203);
+  std::string job_id;
+  std::vector<uint64_t> killed_at;
+  v1::Job job;
+  for (int trial = 0; trial <= 10; ++trial) {
+    RunningLorad lorad;
+    ASSERT_NO_FATAL_FAILURE(StartLorad(Args(data_dir), &lorad));
+    auto stub = v1::FineTuning::NewStub(lorad.Channel());
+    if (job_id.empty()) job_id = CreateDropoutJob(*stub, "same");
+    if (trial == 10) {  // the last start runs to the end
+      job = wait_done(*stub, job_id, 120);
+      EXPECT_NO_FATAL_FAILURE(StopLorad(&lorad));
+      break;
+    }
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::uniform_int_distribution<int>(50, 400)(random)));
+    ASSERT_TRUE(GetJob(*stub, job_id, &job).ok());
+    lorad.process->Signal(SIGKILL);
+    ASSERT_TRUE(lorad.process->Wait(10000).ok());
+    killed_at.push_back(job.progress().step());
+  }
+  std::string points;
+  for (uint64_t step : killed_at) absl::StrAppend(&points, step, " ");
+  std::printf("killed at steps: %s\n", points.c_str());
+  ASSERT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << job.error() << "; killed at steps " << points;
+  EXPECT_EQ(job.progress().step(), 400u);
+  EXPECT_TRUE(weights_of(data_dir, job_id) == reference)
+      << "the adapter after kills at steps " << points << "differs from the uninterrupted run's";
+  // Most kills landed while it trained (not all before the first step or after the last).
+  EXPECT_GE(std::count_if(killed_at.begin(), killed_at.end(),
+                          [](uint64_t s) { return s > 0 && s < 400; }),
+            5)
+      << points;
 }
 
 TEST(FinetuneIntegrationTest, Loractl) {

@@ -3,7 +3,11 @@
 // lets running streams finish, and bad inputs get INVALID_ARGUMENT naming the field.
 #include <signal.h>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -127,6 +131,60 @@ TEST_F(InferenceIntegrationTest, CancelledStreamFreesItsSlot) {
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
   grpc::Status after = GenerateWhenSlotFree(*stub_);
   EXPECT_TRUE(after.ok()) << after.error_message();
+}
+
+// Open descriptors and resident bytes of process `pid`, from /proc.
+std::pair<int, int64_t> FdsAndRss(pid_t pid) {
+  int fds = 0;
+  for ([[maybe_unused]] const auto& entry :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+    ++fds;
+  }
+  std::ifstream statm("/proc/" + std::to_string(pid) + "/statm");
+  int64_t size = 0, resident = 0;
+  statm >> size >> resident;
+  return {fds, resident * ::sysconf(_SC_PAGESIZE)};
+}
+
+// 1,000 clients that go away mid-stream: most cancel, every tenth drops its own connection
+// with the call still open. Afterwards the daemon serves, and its descriptors and memory are
+// back where they were after a warm-up of the same traffic.
+TEST_F(InferenceIntegrationTest, ThousandMidStreamDisconnectsLeaveNothingBehind) {
+  ASSERT_NO_FATAL_FAILURE(Start({}));
+  auto disconnect = [&](int i) {
+    std::shared_ptr<grpc::Channel> own =
+        i % 10 == 0 ? grpc::CreateChannel(lorad_.grpc_address, grpc::InsecureChannelCredentials())
+                    : nullptr;
+    auto own_stub = own != nullptr ? v1::Inference::NewStub(own) : nullptr;
+    v1::Inference::Stub& stub = own_stub != nullptr ? *own_stub : *stub_;
+    auto context = std::make_unique<grpc::ClientContext>();
+    auto reader = stub.GenerateStream(context.get(), GreedyRequest("long", kLongTokens));
+    v1::GenerateResponse first;
+    EXPECT_TRUE(reader->Read(&first)) << "request " << i;
+    context->TryCancel();
+    if (own == nullptr) {
+      while (reader->Read(&first)) {
+      }
+      reader->Finish().IgnoreError();
+    }
+    // With its own channel, the call, its context and the connection are dropped unfinished.
+    reader.reset();
+    context.reset();
+  };
+  auto settle = [&] {
+    ASSERT_TRUE(GenerateWhenSlotFree(*stub_).ok());
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  };
+  for (int i = 0; i < 100; ++i) disconnect(i);
+  ASSERT_NO_FATAL_FAILURE(settle());
+  const auto [fds_before, rss_before] = FdsAndRss(lorad_.process->pid());
+  for (int i = 0; i < 1000; ++i) disconnect(i);
+  ASSERT_NO_FATAL_FAILURE(settle());
+  const auto [fds_after, rss_after] = FdsAndRss(lorad_.process->pid());
+  EXPECT_LE(fds_after, fds_before + 2) << "before " << fds_before;
+  EXPECT_LE(rss_after, rss_before + rss_before / 10) << "before " << rss_before;
+  v1::GenerateResponse response;
+  EXPECT_TRUE(RunUnary(*stub_, GreedyRequest("still here", 4), &response).ok());
 }
 
 TEST_F(InferenceIntegrationTest, ExpiredDeadlineFreesItsSlot) {

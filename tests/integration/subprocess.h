@@ -33,6 +33,8 @@ class Subprocess {
   // All of stderr (call after Wait()).
   std::string ReadAllStderr();
 
+  pid_t pid() const { return pid_; }
+
  private:
   Subprocess(pid_t pid, int stdout_fd, int stderr_fd);
 

@@ -3,6 +3,10 @@
 // and is then served by the engine, watchers, and resuming after a restart to the same result.
 #include "server/job_manager.h"
 
+#include <sys/mount.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -11,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "adapters/adapter_store.h"
 #include "engine/base/process_memory.h"
+#include "engine/base/safetensors.h"
 #include "engine/engine.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -432,6 +437,57 @@ TEST_F(JobManagerTest, UnloadedJobAdapterStaysUnloadedAfterRestart) {
   absl::StatusOr<adapters::AdapterInfo> info = store_->Get("weekly");
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_NE(info->source.find(second.job_id()), std::string::npos) << info->source;
+}
+
+// The data directory fills up while a job trains (a small tmpfs; mounting needs root, else the
+// test is skipped). The job fails with an error naming the checkpoint and the cause, its last
+// complete checkpoint stays intact, and the engine keeps serving.
+TEST_F(JobManagerTest, DiskFullWhileCheckpointingFailsTheJobAndKeepsTheLastCheckpoint) {
+  const std::string data = dir_.File("data");
+  if (::mount("tmpfs", data.c_str(), "tmpfs", 0, "size=8m") != 0) {
+    GTEST_SKIP() << "mounting a tmpfs needs root: " << std::strerror(errno);
+  }
+  struct Unmount {
+    std::string path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{data};
+  fs::create_directories(data + "/adapters");
+  ASSERT_NO_FATAL_FAILURE(NewAdapterStore());
+  ASSERT_NO_FATAL_FAILURE(StartManager(Options()));
+  const std::string base_text = Generate("", "a");
+  v1::CreateJobRequest request = Request("full", Repeat(kMappingLine, 8), 2000);
+  request.mutable_hyperparameters()->set_checkpoint_every_steps(5);
+  v1::Job job = MustCreate(request);
+  RecordingWatcher watcher;
+  ASSERT_TRUE(watcher.Start(manager_.get(), job.job_id()).ok());
+  ASSERT_TRUE(watcher.WaitFor(
+      [](const v1::JobEvent& e) { return e.has_checkpoint() && e.checkpoint().step() >= 10; },
+      absl::Seconds(60)));
+  {
+    std::ofstream filler(data + "/filler", std::ios::binary);
+    const std::string chunk(64 << 10, 'f');
+    while (filler.write(chunk.data(), chunk.size())) {
+    }
+  }
+  v1::Job done = WaitDone(job.job_id());
+  EXPECT_EQ(done.state(), v1::JOB_STATE_FAILED);
+  EXPECT_THAT(done.error(), HasSubstr("checkpoint"));
+  EXPECT_THAT(done.error(), HasSubstr("space"));
+  // The newest complete checkpoint is whole: its files are there and parse.
+  ASSERT_FALSE(done.last_checkpoint().empty());
+  const std::string checkpoint = data + "/" + done.last_checkpoint();
+  EXPECT_GT(fs::file_size(checkpoint + "/adapter_model.safetensors"), 0u);
+  EXPECT_TRUE(SafetensorsFile::Open(checkpoint + "/adapter_model.safetensors").ok());
+  EXPECT_EQ(Generate("", "a"), base_text);  // still serving, and the same
+  // Once there is room again, the next commit writes the failed job's record too: a restarted
+  // manager reads FAILED from the store.
+  fs::remove(data + "/filler");
+  const v1::Job after = WaitDone(MustCreate(Request("after", Repeat(kMappingLine, 2), 2)).job_id());
+  EXPECT_EQ(after.state(), v1::JOB_STATE_SUCCEEDED) << after.error();
+  manager_.reset();
+  ASSERT_NO_FATAL_FAILURE(StartManager(Options()));
+  EXPECT_EQ(manager_->GetJob(job.job_id())->state(), v1::JOB_STATE_FAILED);
+  manager_.reset();
 }
 
 // A finished job's memory goes back to the system: a job that peaks above 1 GB leaves RSS near

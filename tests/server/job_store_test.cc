@@ -2,6 +2,11 @@
 // errors, and that everything survives closing and reopening the database.
 #include "server/job_store.h"
 
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <fstream>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/fixtures/temp_dir.h"
@@ -198,6 +203,57 @@ TEST_F(JobStoreTest, SurvivesReopen) {
   EXPECT_EQ(*store->AppendEvent(store->Events("job-a")->front()), 2);
   EXPECT_EQ(store->Create(MakeRecord("job-a", 10, v1::JOB_STATE_QUEUED)).code(),
             absl::StatusCode::kAlreadyExists);
+}
+
+// Reads the whole file.
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// A database whose pages are damaged (a valid header, garbage after it) is refused at open with
+// a message saying so, and its bytes are left as they were.
+TEST_F(JobStoreTest, DamagedDatabaseIsRefusedAndLeftAlone) {
+  const std::string path = dir_.File("jobs.db");
+  {
+    absl::StatusOr<std::unique_ptr<JobStore>> store = JobStore::Open(path);
+    ASSERT_TRUE(store.ok());
+    for (int i = 0; i < 50; ++i) {
+      ASSERT_TRUE(
+          (*store)->Create(MakeRecord("job-" + std::to_string(i), i, v1::JOB_STATE_QUEUED)).ok());
+    }
+  }
+  std::string bytes = Slurp(path);
+  ASSERT_GT(bytes.size(), 3 * 4096u);
+  for (size_t i = 4096 + 100; i < bytes.size(); i += 7) bytes[i] = static_cast<char>(i * 31);
+  ASSERT_TRUE(lorad::testing::WriteBytes(path, bytes));
+  std::filesystem::remove(path + "-wal");
+  std::filesystem::remove(path + "-shm");
+  absl::StatusOr<std::unique_ptr<JobStore>> store = JobStore::Open(path);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(store.status().message(),
+              ::testing::AnyOf(::testing::HasSubstr("damaged"), ::testing::HasSubstr("malformed")));
+  EXPECT_EQ(Slurp(path), bytes);
+}
+
+// Another process holding an exclusive lock: a clear error after the busy timeout, no wait
+// forever, and the holder's data intact.
+TEST_F(JobStoreTest, LockedDatabaseIsAClearError) {
+  const std::string path = dir_.File("jobs.db");
+  { ASSERT_TRUE(JobStore::Open(path).ok()); }
+  sqlite3* holder = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &holder), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(holder, "PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  absl::StatusOr<std::unique_ptr<JobStore>> store = JobStore::Open(path);
+  sqlite3_exec(holder, "COMMIT", nullptr, nullptr, nullptr);
+  sqlite3_close(holder);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(store.status().message(), ::testing::HasSubstr("locked"));
+  EXPECT_TRUE(JobStore::Open(path).ok());  // usable again once the holder is gone
 }
 
 TEST_F(JobStoreTest, NotADatabase) {
