@@ -174,7 +174,9 @@ constexpr Option kOptions[] = {
            absl::StrCat("--train_recompute=", v, ": expected auto, true or false"));
      }},
     {"train_activation_memory_mb",
-     "with --train_recompute=auto, most MiB of activations a job may keep for backward [4096]",
+     "most MiB of activations a fine-tune micro-batch may use: with --train_recompute=auto, "
+     "activations are kept when they fit and recomputed otherwise; a job that does not fit "
+     "even so fails before training (0: no limit, and auto always recomputes) [4096]",
      [](absl::string_view v, ServerConfig* c) {
        return SetInt("train_activation_memory_mb", v, 0, 1 << 24, &c->train_activation_memory_mb);
      }},

@@ -260,15 +260,27 @@ void JobManager::Train(const std::string& job_id) {
       size_t longest = 0;
       for (const finetune::TrainExample& e : data) longest = std::max(longest, e.tokens.size());
       const int64_t len = std::min<int64_t>(static_cast<int64_t>(longest), spec.config.max_seq_len);
-      spec.config.recompute_activations = finetune::ShouldRecompute(
-          options_.train_recompute, options_.engine->spec(), spec.config.batch_size, len,
-          options_.train_activation_memory_bytes);
-      std::fprintf(
-          stderr, "lorad: job %s: layer activations %s (estimated %lld MiB kept)\n", job_id.c_str(),
-          spec.config.recompute_activations ? "recomputed" : "kept",
-          static_cast<long long>(
-              finetune::KeptActivationBytes(options_.engine->spec(), spec.config.batch_size, len) >>
-              20));
+      const ModelSpec& model = options_.engine->spec();
+      spec.config.recompute_activations =
+          finetune::ShouldRecompute(options_.train_recompute, model, spec.config.batch_size, len,
+                                    options_.train_activation_memory_bytes);
+      const int64_t needed =
+          spec.config.recompute_activations
+              ? finetune::RecomputedActivationBytes(model, spec.config.batch_size, len)
+              : finetune::KeptActivationBytes(model, spec.config.batch_size, len);
+      std::fprintf(stderr, "lorad: job %s: layer activations %s (estimated %lld MiB)\n",
+                   job_id.c_str(), spec.config.recompute_activations ? "recomputed" : "kept",
+                   static_cast<long long>(needed >> 20));
+      // batch_size and max_seq_len are the client's: a micro-batch that cannot fit the budget
+      // fails here, before anything is allocated, instead of exhausting the daemon's memory.
+      if (options_.train_activation_memory_bytes > 0 &&
+          needed > options_.train_activation_memory_bytes) {
+        status = absl::ResourceExhaustedError(absl::StrCat(
+            "a micro-batch of ", spec.config.batch_size, " x ", len, " tokens needs about ",
+            needed >> 20, " MiB of activations, over the server's --train_activation_memory_mb=",
+            options_.train_activation_memory_bytes >> 20,
+            "; lower batch_size (raise grad_accum to keep the step size) or max_seq_len"));
+      }
     }
   }
   if (status.ok()) {

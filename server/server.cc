@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -82,6 +83,12 @@ absl::Status LoradServer::Start() {
   // registration is process-wide; lorad builds one server per process.
   if (auth_ == nullptr || config_.open_reflection) {
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  }
+
+  if (auth_ != nullptr && config_.tls_cert.empty()) {
+    std::fprintf(stderr,
+                 "lorad: warning: --auth_tokens_file without --tls_cert/--tls_key: bearer tokens "
+                 "travel in clear text\n");
   }
 
   grpc::ServerBuilder builder;

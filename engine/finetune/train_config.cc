@@ -137,6 +137,11 @@ int64_t KeptActivationBytes(const ModelSpec& spec, int64_t batch, int64_t len) {
   return floats * 4 * spec.num_layers * batch * len;
 }
 
+int64_t RecomputedActivationBytes(const ModelSpec& spec, int64_t batch, int64_t len) {
+  const int64_t inputs = int64_t{spec.hidden_size} * 4 * spec.num_layers * batch * len;
+  return inputs + KeptActivationBytes(spec, batch, len) / std::max(spec.num_layers, 1);
+}
+
 bool ShouldRecompute(RecomputePolicy policy, const ModelSpec& spec, int64_t batch, int64_t len,
                      int64_t budget_bytes) {
   switch (policy) {

@@ -93,6 +93,10 @@ absl::Status ParseRecomputePolicy(const std::string& value, RecomputePolicy* out
 // projections' inputs and outputs, the attention probabilities, the MLP's three widths).
 int64_t KeptActivationBytes(const ModelSpec& spec, int64_t batch, int64_t len);
 
+// The activation bytes the same micro-batch needs when layers are recomputed: every layer's
+// input, plus one layer's KeptActivationBytes share while it runs backward.
+int64_t RecomputedActivationBytes(const ModelSpec& spec, int64_t batch, int64_t len);
+
 // kAuto: recompute when KeptActivationBytes(spec, batch, len) exceeds `budget_bytes`.
 bool ShouldRecompute(RecomputePolicy policy, const ModelSpec& spec, int64_t batch, int64_t len,
                      int64_t budget_bytes);

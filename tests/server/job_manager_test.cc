@@ -439,6 +439,27 @@ TEST_F(JobManagerTest, UnloadedJobAdapterStaysUnloadedAfterRestart) {
   EXPECT_NE(info->source.find(second.job_id()), std::string::npos) << info->source;
 }
 
+// A micro-batch too big for the activation budget even when recomputed fails before training,
+// naming the sizes and the flag, and the next job runs.
+TEST_F(JobManagerTest, MicroBatchOverTheMemoryBudgetFailsBeforeTraining) {
+  JobManagerOptions options = Options();
+  options.train_activation_memory_bytes = int64_t{1} << 20;
+  options.max_dataset_bytes = 1 << 20;
+  ASSERT_NO_FATAL_FAILURE(StartManager(options));
+  std::string text(400, 'x');
+  for (size_t i = 0; i < text.size(); i += 5) text[i] = ' ';
+  v1::CreateJobRequest request =
+      Request("too-big", Repeat(R"({"text": ")" + text + R"("})", 64), 2);
+  request.mutable_hyperparameters()->set_max_seq_len(512);
+  request.mutable_hyperparameters()->set_batch_size(64);
+  const v1::Job done = WaitDone(MustCreate(request).job_id());
+  EXPECT_EQ(done.state(), v1::JOB_STATE_FAILED);
+  EXPECT_THAT(done.error(), HasSubstr("--train_activation_memory_mb"));
+  EXPECT_EQ(done.progress().step(), 0u);
+  const v1::Job small = WaitDone(MustCreate(Request("small", Repeat(kMappingLine, 2), 2)).job_id());
+  EXPECT_EQ(small.state(), v1::JOB_STATE_SUCCEEDED) << small.error();
+}
+
 // The data directory fills up while a job trains (a small tmpfs; mounting needs root, else the
 // test is skipped). The job fails with an error naming the checkpoint and the cause, its last
 // complete checkpoint stays intact, and the engine keeps serving.
