@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <filesystem>
 
 #include <atomic>
 #include <fstream>
@@ -372,6 +373,22 @@ TEST_F(AdapterStoreTest, FailedReloadFailsOnlyThatAdapter) {
   EXPECT_EQ(store->GetStats().load_failures, 1);
   Write("a");
   EXPECT_TRUE(store->Acquire("a").ok());  // a later Acquire retries
+}
+
+// An adapter directory deleted while its weights are cached and held: the holder's weights
+// stay readable; once evicted, the next load is NOT_FOUND for that adapter only.
+TEST_F(AdapterStoreTest, DeletedDirectoryFailsOnlyTheNextLoadOfThatAdapter) {
+  for (const char* n : {"a", "b"}) Write(n);
+  auto store = Make(kBytes);
+  ASSERT_TRUE(store->Load("a", "a", false).ok());
+  absl::StatusOr<std::shared_ptr<const LoraWeights>> held = store->Acquire("a");
+  ASSERT_TRUE(held.ok());
+  std::filesystem::remove_all(root_ + "/a");
+  EXPECT_TRUE(store->Acquire("a").ok());  // still resident
+  held->reset();
+  ASSERT_TRUE(store->Load("b", "b", false).ok());  // a to disk
+  EXPECT_EQ(store->Acquire("a").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(store->Acquire("b").ok());
 }
 
 }  // namespace
