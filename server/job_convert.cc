@@ -42,6 +42,13 @@ absl::StatusOr<v1::Hyperparameters> EffectiveHyperparameters(const v1::Hyperpara
   if (out.target_modules().empty()) {
     for (const char* name : kDefaultTargets) out.add_target_modules(name);
   }
+  // PEFT's shorthand for every linear projection of the decoder (lm_head excluded).
+  if (out.target_modules_size() == 1 && out.target_modules(0) == "all-linear") {
+    out.clear_target_modules();
+    for (int t = 0; t < kNumLoraTargets; ++t) {
+      out.add_target_modules(LoraTargetName(static_cast<LoraTarget>(t)));
+    }
+  }
   std::vector<LoraTarget> seen;
   for (const std::string& name : out.target_modules()) {
     LoraTarget target;

@@ -39,6 +39,13 @@ TEST(JobConvertTest, DefaultsAreFilledIn) {
   EXPECT_EQ(hp->max_grad_norm(), 1.0f);
   EXPECT_TRUE(hp->has_seed());
 
+  v1::Hyperparameters all_linear;
+  all_linear.add_target_modules("all-linear");
+  hp = EffectiveHyperparameters(all_linear, JobDefaults{256, 25});
+  ASSERT_TRUE(hp.ok()) << hp.status();
+  EXPECT_THAT(hp->target_modules(), ElementsAre("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+                                                "up_proj", "down_proj"));
+
   v1::Hyperparameters given;
   given.set_rank(4);
   given.set_seed(0);  // an explicit 0 is kept
