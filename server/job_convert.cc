@@ -97,6 +97,15 @@ absl::StatusOr<v1::Hyperparameters> EffectiveHyperparameters(const v1::Hyperpara
     return FieldError("warmup_steps", absl::StrCat("must be at most max_steps (", out.max_steps(),
                                                    "), got ", out.warmup_steps()));
   }
+  if (!(out.warmup_ratio() >= 0.0f && out.warmup_ratio() < 1.0f)) {
+    return FieldError("warmup_ratio", "must be in [0, 1)");
+  }
+  if (out.warmup_ratio() > 0.0f && out.warmup_steps() > 0) {
+    return FieldError("warmup_ratio", "give warmup_ratio or warmup_steps, not both");
+  }
+  if (!(out.min_lr_ratio() >= 0.0f && out.min_lr_ratio() <= 1.0f)) {
+    return FieldError("min_lr_ratio", "must be in [0, 1]");
+  }
   if (out.lr_scheduler().empty()) out.set_lr_scheduler("cosine");
   finetune::LrSchedule schedule;
   if (!finetune::ParseLrSchedule(out.lr_scheduler(), &schedule).ok()) {
@@ -158,7 +167,11 @@ absl::StatusOr<finetune::LoraTrainConfig> ToTrainConfig(const v1::Hyperparameter
       !status.ok()) {
     return FieldError("lr_scheduler", status.message());
   }
-  config.warmup_steps = static_cast<int32_t>(hp.warmup_steps());
+  config.warmup_steps =
+      hp.warmup_ratio() > 0.0f
+          ? static_cast<int32_t>(std::ceil(static_cast<double>(hp.warmup_ratio()) * total_steps))
+          : static_cast<int32_t>(hp.warmup_steps());
+  config.min_lr_ratio = hp.min_lr_ratio();
   config.total_steps = total_steps;
   config.batch_size = static_cast<int32_t>(hp.batch_size());
   config.grad_accum = static_cast<int32_t>(hp.grad_accum());

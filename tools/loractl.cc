@@ -39,7 +39,7 @@ const std::vector<Command>& Commands() {
        "           [--epochs=N | --max_steps=N] [--batch_size=N] [--grad_accum=N]\n"
        "           [--max_seq_len=N] [--warmup_steps=N] [--lr_scheduler=cosine|linear|constant]\n"
        "           [--seed=S] [--checkpoint_every_steps=N] [--weight_decay=W] [--use_rslora]\n"
-       "           [--max_grad_norm=G] [--watch]\n"
+       "           [--max_grad_norm=G] [--warmup_ratio=F] [--min_lr_ratio=F] [--watch]\n"
        "         | get ID | list [--state=running] | cancel ID | watch ID\n"
        "           fine-tune jobs (admin); watch exits 0 only if the job succeeds",
        {"adapter_id",
@@ -62,6 +62,8 @@ const std::vector<Command>& Commands() {
         "weight_decay",
         "use_rslora",
         "max_grad_norm",
+        "warmup_ratio",
+        "min_lr_ratio",
         "watch",
         "state"},
        lorad::loractl::RunJobs,

@@ -180,7 +180,11 @@ bool BuildCreateRequest(const Invocation& invocation, v1::CreateJobRequest* requ
          NumberFlag<float>(
              invocation, "weight_decay", [&](float v) { hp->set_weight_decay(v); }, error) &&
          NumberFlag<float>(
-             invocation, "max_grad_norm", [&](float v) { hp->set_max_grad_norm(v); }, error);
+             invocation, "max_grad_norm", [&](float v) { hp->set_max_grad_norm(v); }, error) &&
+         NumberFlag<float>(
+             invocation, "warmup_ratio", [&](float v) { hp->set_warmup_ratio(v); }, error) &&
+         NumberFlag<float>(
+             invocation, "min_lr_ratio", [&](float v) { hp->set_min_lr_ratio(v); }, error);
 }
 
 // Prints WatchJob's events until the stream ends; returns the exit code.

@@ -37,6 +37,9 @@ absl::Status ValidateTrainConfig(const LoraTrainConfig& c, int32_t max_context) 
   if (!(c.weight_decay >= 0.0f) || !std::isfinite(c.weight_decay)) {
     return bad("weight_decay", c.weight_decay, "must be >= 0");
   }
+  if (!(c.min_lr_ratio >= 0.0f && c.min_lr_ratio <= 1.0f)) {
+    return bad("min_lr_ratio", c.min_lr_ratio, "must be in [0, 1]");
+  }
   if (!(c.max_grad_norm >= 0.0f) || !std::isfinite(c.max_grad_norm)) {
     return bad("max_grad_norm", c.max_grad_norm, "must be >= 0");
   }
@@ -68,13 +71,15 @@ float LearningRateAt(const LoraTrainConfig& c, int64_t step) {
   const int64_t decay_steps = c.total_steps - c.warmup_steps;
   if (decay_steps <= 0) return static_cast<float>(peak);
   const double progress = static_cast<double>(step - c.warmup_steps) / decay_steps;
+  const double floor = peak * c.min_lr_ratio;
   switch (c.schedule) {
     case LrSchedule::kConstant:
       return static_cast<float>(peak);
     case LrSchedule::kLinear:
-      return static_cast<float>(peak * (1.0 - progress));
+      return static_cast<float>(floor + (peak - floor) * (1.0 - progress));
     case LrSchedule::kCosine:
-      return static_cast<float>(peak * 0.5 * (1.0 + std::cos(std::numbers::pi * progress)));
+      return static_cast<float>(floor + (peak - floor) * 0.5 *
+                                            (1.0 + std::cos(std::numbers::pi * progress)));
   }
   return static_cast<float>(peak);
 }

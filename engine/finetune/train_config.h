@@ -39,6 +39,7 @@ struct LoraTrainConfig {
   float adam_eps = 1e-8f;
   float max_grad_norm = 1.0f;  // global L2 clip over all LoRA gradients; 0 = no clipping
   LrSchedule schedule = LrSchedule::kCosine;
+  float min_lr_ratio = 0.0f;  // cosine and linear decay end at this fraction of learning_rate
   int32_t warmup_steps = 0;   // linear warm-up from 0 over this many optimizer steps
   int64_t total_steps = 0;    // optimizer steps of the whole run (> 0)
   int32_t batch_size = 4;     // examples per micro-batch
@@ -58,7 +59,7 @@ float LoraScale(const LoraTrainConfig& config);
 // INVALID_ARGUMENT naming the field when a value is out of range (rank 1..1024, alpha > 0,
 // dropout in [0, 1), at least one target without duplicates, learning rate in (0, 1], weight
 // decay >= 0, batch_size 1..1024, grad_accum 1..1024, max_seq_len 2..max_context,
-// total_steps >= 1, warmup_steps <= total_steps, max_grad_norm >= 0).
+// total_steps >= 1, warmup_steps <= total_steps, max_grad_norm >= 0, min_lr_ratio in [0, 1]).
 absl::Status ValidateTrainConfig(const LoraTrainConfig& config, int32_t max_context);
 
 // Optimizer steps of `epochs` passes over `num_examples` examples, `examples_per_step` per

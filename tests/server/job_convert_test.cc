@@ -2,6 +2,7 @@
 // and data-root confinement of dataset paths (job_files).
 #include "server/job_convert.h"
 
+#include <cmath>
 #include <filesystem>
 #include <set>
 
@@ -122,6 +123,33 @@ TEST(JobConvertTest, TotalStepsAndTrainConfig) {
   EXPECT_EQ(config->num_threads, 3);
   EXPECT_EQ(config->targets.size(), 4u);
   EXPECT_EQ(config->seed, hp.seed());
+
+  // warmup_ratio: ceil(ratio x steps); min_lr_ratio: the decay's floor.
+  v1::Hyperparameters ratio = hp;
+  ratio.set_warmup_steps(0);
+  ratio.set_warmup_ratio(0.1f);
+  ratio.set_min_lr_ratio(0.25f);
+  ratio.set_lr_scheduler("cosine");
+  absl::StatusOr<finetune::LoraTrainConfig> ratio_config = ToTrainConfig(ratio, 11, 1, 2048);
+  ASSERT_TRUE(ratio_config.ok()) << ratio_config.status();
+  EXPECT_EQ(ratio_config->warmup_steps, 2);  // ceil(1.1)
+  EXPECT_FLOAT_EQ(finetune::LearningRateAt(*ratio_config, 1), ratio.learning_rate());
+  EXPECT_NEAR(finetune::LearningRateAt(*ratio_config, 10),
+              ratio.learning_rate() * (0.25 + 0.75 * 0.5 * (1 + std::cos(M_PI * 8.0 / 9.0))), 1e-9);
+  ratio_config->schedule = finetune::LrSchedule::kLinear;
+  EXPECT_NEAR(finetune::LearningRateAt(*ratio_config, 11), ratio.learning_rate() * 0.25, 1e-9);
+  v1::Hyperparameters both = ratio;
+  both.set_warmup_steps(3);
+  EXPECT_THAT(EffectiveHyperparameters(both, JobDefaults{}).status().message(),
+              HasSubstr("not both"));
+  v1::Hyperparameters bad_ratio = ratio;
+  bad_ratio.set_warmup_ratio(1.0f);
+  EXPECT_THAT(EffectiveHyperparameters(bad_ratio, JobDefaults{}).status().message(),
+              HasSubstr("hyperparameters.warmup_ratio"));
+  bad_ratio.set_warmup_ratio(0.0f);
+  bad_ratio.set_min_lr_ratio(-0.5f);
+  EXPECT_THAT(EffectiveHyperparameters(bad_ratio, JobDefaults{}).status().message(),
+              HasSubstr("hyperparameters.min_lr_ratio"));
 
   hp.set_warmup_steps(20);  // more than the epochs-derived total
   EXPECT_THAT(ToTrainConfig(hp, 11, 0, 2048).status().message(),
