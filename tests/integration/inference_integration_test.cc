@@ -182,7 +182,9 @@ TEST_F(InferenceIntegrationTest, ThousandMidStreamDisconnectsLeaveNothingBehind)
   ASSERT_NO_FATAL_FAILURE(settle());
   const auto [fds_after, rss_after] = FdsAndRss(lorad_.process->pid());
   EXPECT_LE(fds_after, fds_before + 2) << "before " << fds_before;
+#if !defined(__SANITIZE_ADDRESS__)  // ASan's quarantine holds freed memory: RSS says nothing
   EXPECT_LE(rss_after, rss_before + rss_before / 10) << "before " << rss_before;
+#endif
   v1::GenerateResponse response;
   EXPECT_TRUE(RunUnary(*stub_, GreedyRequest("still here", 4), &response).ok());
 }
