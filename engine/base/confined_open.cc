@@ -93,7 +93,7 @@ absl::StatusOr<int> OpenBeneath(const std::string& root, const std::string& rela
       ::realpath(absl::StrCat(root, "/", relative).c_str(), real) != nullptr) {
     const std::string real_path = real, root_path = real_root;
     if (real_path == root_path) {
-      beneath = ".";
+      beneath.assign(1, '.');
     } else if (absl::StartsWith(real_path, root_path + "/")) {
       beneath = real_path.substr(root_path.size() + 1);
     } else {
