@@ -1,5 +1,7 @@
 #include "adapters/peft_adapter.h"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -187,8 +189,15 @@ absl::StatusOr<PeftFiles> ReadPeftFiles(const std::string& dir) {
 
 absl::StatusOr<PeftFiles> ReadPeftFilesBeneath(const std::string& root, const std::string& source) {
   absl::StatusOr<std::unique_ptr<MappedFile>> weights = MapBeneath(root, source, kPeftWeightsFile);
-  if (absl::IsNotFound(weights.status()) && MapBeneath(root, source, kPeftPickleWeightsFile).ok()) {
-    return PickleRefused(source);
+  if (absl::IsNotFound(weights.status())) {
+    // Only whether it exists: the pickle is opened, never read.
+    absl::StatusOr<int> pickle =
+        OpenBeneath(root, absl::StrCat(source, "/", kPeftPickleWeightsFile),
+                    /*directory=*/false, "adapter file");
+    if (pickle.ok()) {
+      ::close(*pickle);
+      return PickleRefused(source);
+    }
   }
   return PeftFilesFrom(MapBeneath(root, source, kPeftConfigFile), std::move(weights));
 }

@@ -17,7 +17,6 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <random>
@@ -30,6 +29,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "bench/multi_lora/random_adapter.h"
+#include "engine/base/process_memory.h"
 #include "engine/model/model_weights.h"
 #include "grpcpp/grpcpp.h"
 #include "lorad/v1/adapters.grpc.pb.h"
@@ -106,16 +106,7 @@ grpc::Status Unary(v1::Inference::Stub& stub, const v1::GenerateRequest& r, std:
 }
 
 std::pair<int, int64_t> FdsAndRss(int pid) {
-  int fds = 0;
-  std::error_code error;
-  for (auto it = std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", error);
-       !error && it != std::filesystem::directory_iterator(); ++it) {
-    ++fds;
-  }
-  std::ifstream statm("/proc/" + std::to_string(pid) + "/statm");
-  int64_t size = 0, resident = 0;
-  statm >> size >> resident;
-  return {fds, resident * ::sysconf(_SC_PAGESIZE)};
+  return {OpenDescriptorCount(pid), ResidentBytesOf(pid)};
 }
 
 grpc::Status LoadAdapter(v1::Adapters::Stub& stub, int i) {

@@ -7,11 +7,16 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace lorad {
 
 // Resident set size in bytes (/proc/self/statm); 0 if it cannot be read.
 int64_t ResidentBytes();
+// The same for process `pid` (/proc/<pid>/statm), e.g. a daemon a test or a soak watches.
+int64_t ResidentBytesOf(int pid);
+// Open file descriptors of process `pid` (entries of /proc/<pid>/fd); -1 if unreadable.
+int OpenDescriptorCount(int pid);
 // Peak resident set size in bytes since the process started (VmHWM); 0 if unknown.
 int64_t PeakResidentBytes();
 // Returns free heap memory of every malloc arena to the system (glibc malloc_trim). Takes

@@ -3,14 +3,11 @@
 // lets running streams finish, and bad inputs get INVALID_ARGUMENT naming the field.
 #include <signal.h>
 
-#include <unistd.h>
-
 #include <atomic>
-#include <filesystem>
-#include <fstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/process_memory.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lorad/v1/inference.grpc.pb.h"
@@ -133,17 +130,9 @@ TEST_F(InferenceIntegrationTest, CancelledStreamFreesItsSlot) {
   EXPECT_TRUE(after.ok()) << after.error_message();
 }
 
-// Open descriptors and resident bytes of process `pid`, from /proc.
+// Open descriptors and resident bytes of process `pid`.
 std::pair<int, int64_t> FdsAndRss(pid_t pid) {
-  int fds = 0;
-  for ([[maybe_unused]] const auto& entry :
-       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
-    ++fds;
-  }
-  std::ifstream statm("/proc/" + std::to_string(pid) + "/statm");
-  int64_t size = 0, resident = 0;
-  statm >> size >> resident;
-  return {fds, resident * ::sysconf(_SC_PAGESIZE)};
+  return {OpenDescriptorCount(pid), ResidentBytesOf(pid)};
 }
 
 // 1,000 clients that go away mid-stream: most cancel, every tenth drops its own connection
