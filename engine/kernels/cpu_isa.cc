@@ -1,6 +1,9 @@
 #include "engine/kernels/cpu_isa.h"
 
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <string>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -43,8 +46,46 @@ Isa BestIsa() {
   return best;
 }
 
+Isa ClampToSupported(Isa isa) {
+  while (!IsaSupported(isa)) isa = static_cast<Isa>(static_cast<int>(isa) - 1);
+  return isa;
+}
+
+// The level LORAD_CPU_ISA selects (clamped to what the CPU runs), or -1 when it is unset, and
+// the log line describing the choice.
+struct EnvSelection {
+  int forced = -1;
+  std::string description;
+};
+
+const EnvSelection& FromEnvironment() {
+  static const EnvSelection selection = [] {
+    EnvSelection s;
+    const std::string detected = IsaName(BestIsa());
+    const char* value = std::getenv("LORAD_CPU_ISA");
+    if (value == nullptr || *value == '\0') {
+      s.description = "CPU kernels: " + detected + " (detected)";
+      return s;
+    }
+    Isa wanted;
+    if (!ParseIsa(value, &wanted)) {
+      s.description = "CPU kernels: " + detected + " (detected; LORAD_CPU_ISA=\"" +
+                      std::string(value) +
+                      "\" is not one of scalar, avx2, avxvnni, avx512 and was ignored)";
+      return s;
+    }
+    const Isa used = ClampToSupported(wanted);
+    s.forced = static_cast<int>(used);
+    s.description = "CPU kernels: " + std::string(IsaName(used)) + " (LORAD_CPU_ISA=" + value +
+                    (used == wanted ? "" : ", which this CPU lacks") + "; detected " + detected +
+                    ")";
+    return s;
+  }();
+  return selection;
+}
+
 std::atomic<int>& Override() {
-  static std::atomic<int> value{-1};
+  static std::atomic<int> value{FromEnvironment().forced};
   return value;
 }
 
@@ -82,9 +123,21 @@ Isa ActiveIsa() {
 }
 
 Isa SetKernelIsaForTesting(Isa isa) {
-  while (!IsaSupported(isa)) isa = static_cast<Isa>(static_cast<int>(isa) - 1);
+  isa = ClampToSupported(isa);
   Override().store(static_cast<int>(isa), std::memory_order_relaxed);
   return isa;
 }
+
+bool ParseIsa(const char* name, Isa* isa) {
+  for (Isa candidate : {Isa::kScalar, Isa::kAvx2, Isa::kAvxVnni, Isa::kAvx512}) {
+    if (std::strcmp(name, IsaName(candidate)) == 0) {
+      *isa = candidate;
+      return true;
+    }
+  }
+  return false;
+}
+
+const char* IsaSelectionDescription() { return FromEnvironment().description.c_str(); }
 
 }  // namespace lorad::kernels

@@ -1,5 +1,9 @@
 // Run-time selection of the x86 instruction set the CPU kernels use. Detected once from
-// CPUID; tests and benchmarks may force a lower level to exercise every code path.
+// CPUID. The environment variable LORAD_CPU_ISA (scalar | avx2 | avxvnni | avx512) lowers it
+// for the whole process, read on first use: every dispatching kernel (quantized matmul,
+// segmented LoRA, the fp16 attention dot, SwiGLU) then runs the forced level's code and, where
+// ggml's summation order depends on the ISA, that level's order. Tests and benchmarks may also
+// force a level with SetKernelIsaForTesting.
 // Thread-safety: IsaSupported/ActiveIsa are thread-safe; SetKernelIsaForTesting is not meant
 // to race with running kernels.
 #pragma once
@@ -17,8 +21,13 @@ enum class Isa : int {
 const char* IsaName(Isa isa);
 // Whether this CPU can run kernels compiled for `isa`.
 bool IsaSupported(Isa isa);
-// The best supported level, unless overridden by SetKernelIsaForTesting.
+// The best supported level, lowered by LORAD_CPU_ISA or SetKernelIsaForTesting.
 Isa ActiveIsa();
+// Parses an LORAD_CPU_ISA value ("scalar", "avx2", "avxvnni", "avx512"); false if unknown.
+bool ParseIsa(const char* name, Isa* isa);
+// A line for logs: the detected level, and the forced one when LORAD_CPU_ISA lowered it (or
+// asked for a level this CPU lacks, or named none).
+const char* IsaSelectionDescription();
 // Forces the kernels to use `isa` (clamped to the best supported level); returns the level
 // actually in effect.
 Isa SetKernelIsaForTesting(Isa isa);

@@ -64,11 +64,17 @@ inline std::vector<Isa> SupportedIsas() {
   return isas;
 }
 
-// Restores the detected ISA when a test ends.
+// Forces `isa` for a scope and restores the level in effect before (the detected one, or
+// LORAD_CPU_ISA's).
 class ScopedIsa {
  public:
-  explicit ScopedIsa(Isa isa) { SetKernelIsaForTesting(isa); }
-  ~ScopedIsa() { SetKernelIsaForTesting(Isa::kAvx512); }
+  explicit ScopedIsa(Isa isa) : previous_(ActiveIsa()) { SetKernelIsaForTesting(isa); }
+  ~ScopedIsa() { SetKernelIsaForTesting(previous_); }
+  ScopedIsa(const ScopedIsa&) = delete;
+  ScopedIsa& operator=(const ScopedIsa&) = delete;
+
+ private:
+  Isa previous_;
 };
 
 }  // namespace lorad::kernels::testing

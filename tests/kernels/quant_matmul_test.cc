@@ -138,13 +138,15 @@ INSTANTIATE_TEST_SUITE_P(AllTypesIsasThreads, QuantMatMulTest, ::testing::Values
 
 // The SIMD kernels of every ISA give the same bits for the integer formats (same int32 lane
 // dots, same fp32 operations in the same order), whatever the tile shape an ISA uses and however
-// many x rows share a call: a row's result does not depend on the batch it is computed in.
+// many x rows share a call: a row's result does not depend on the batch it is computed in. On a
+// machine with one SIMD level this still checks that level's batch invariance (and
+// SimdIsasComputeGgmlsArithmetic below pins its bits to a scalar emulation).
 TEST(QuantMatMulTest, SimdIsasAgreeBitExactlyAtEveryBatchSize) {
   std::vector<Isa> simd;
   for (Isa isa : testing::SupportedIsas()) {
     if (isa != Isa::kScalar) simd.push_back(isa);
   }
-  if (simd.size() < 2) GTEST_SKIP() << "needs two SIMD ISAs";
+  ASSERT_FALSE(simd.empty()) << "x86 lorad requires AVX2 for its SIMD kernels";
   uint32_t seed = 100;
   for (DType type :
        {DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ4_K, DType::kQ6_K}) {
@@ -170,6 +172,114 @@ TEST(QuantMatMulTest, SimdIsasAgreeBitExactlyAtEveryBatchSize) {
           for (size_t k = 0; k < y.size(); ++k) {
             ASSERT_EQ(y[k], alone[k]) << DTypeName(type) << " " << IsaName(isa) << " rows=" << rows
                                       << " m=" << m << " at " << k;
+          }
+        }
+      }
+    }
+  }
+}
+
+// ggml's x86 integer dot for the 32-value block formats, emulated one operation at a time
+// (independently of the kernels' code): x quantized per block to int8 with d = amax / 127
+// (round half to even), d and d * Σq kept as fp16; per block, int32 lane l holds
+// Σ_{j<4} w[4l + j] * x[4l + j], and acc_l = fma(float(lane), scale_w * d_x, acc_l); the row is
+// ((acc_0 + acc_4) + (acc_2 + acc_6)) + ((acc_1 + acc_5) + (acc_3 + acc_7)) plus the offset
+// terms Σ_b min_w * (d_x Σq_x) added in block order.
+struct DecodedBlock {
+  int32_t q[32];  // the integers the lanes multiply (unsigned for the offset formats)
+  float scale;
+  float min;  // offset per unit of x, 0 for Q8_0
+};
+
+DecodedBlock Decode(DType type, const uint8_t* row, int64_t b) {
+  DecodedBlock out{};
+  auto nibble = [](const uint8_t* qs, int e) { return e < 16 ? qs[e] & 15 : qs[e - 16] >> 4; };
+  switch (type) {
+    case DType::kQ8_0: {
+      const auto* blk = reinterpret_cast<const quant::BlockQ8_0*>(row) + b;
+      for (int e = 0; e < 32; ++e) out.q[e] = blk->qs[e];
+      out.scale = Fp16ToFp32(blk->d);
+      break;
+    }
+    case DType::kQ4_0: {
+      const auto* blk = reinterpret_cast<const quant::BlockQ4_0*>(row) + b;
+      for (int e = 0; e < 32; ++e) out.q[e] = nibble(blk->qs, e);
+      out.scale = Fp16ToFp32(blk->d);
+      out.min = -8.0f * out.scale;
+      break;
+    }
+    case DType::kQ4_1: {
+      const auto* blk = reinterpret_cast<const quant::BlockQ4_1*>(row) + b;
+      for (int e = 0; e < 32; ++e) out.q[e] = nibble(blk->qs, e);
+      out.scale = Fp16ToFp32(blk->d);
+      out.min = Fp16ToFp32(blk->m);
+      break;
+    }
+    case DType::kQ5_0: {
+      const auto* blk = reinterpret_cast<const quant::BlockQ5_0*>(row) + b;
+      uint32_t qh;
+      std::memcpy(&qh, blk->qh, sizeof(qh));
+      for (int e = 0; e < 32; ++e) out.q[e] = nibble(blk->qs, e) | (((qh >> e) & 1) << 4);
+      out.scale = Fp16ToFp32(blk->d);
+      out.min = -16.0f * out.scale;
+      break;
+    }
+    default:
+      ADD_FAILURE() << "not a 32-value block format";
+  }
+  return out;
+}
+
+float GgmlDot(DType type, const uint8_t* row, const float* x, int64_t cols) {
+  float acc[8] = {};
+  float offsets = 0.0f;
+  for (int64_t b = 0; b < cols / 32; ++b) {
+    const float* xb = x + 32 * b;
+    float amax = 0.0f;
+    for (int e = 0; e < 32; ++e) amax = std::max(amax, std::fabs(xb[e]));
+    const float d = amax / 127.0f;
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    int32_t qx[32], sum_q = 0;
+    for (int e = 0; e < 32; ++e) {
+      qx[e] = static_cast<int32_t>(std::nearbyint(xb[e] * id));
+      sum_q += qx[e];
+    }
+    const float dx = Fp16ToFp32(Fp32ToFp16(d));
+    const float sx = Fp16ToFp32(Fp32ToFp16(d * static_cast<float>(sum_q)));
+    const DecodedBlock w = Decode(type, row, b);
+    for (int l = 0; l < 8; ++l) {
+      int32_t lane = 0;
+      for (int j = 0; j < 4; ++j) lane += w.q[4 * l + j] * qx[4 * l + j];
+      acc[l] = std::fma(static_cast<float>(lane), w.scale * dx, acc[l]);
+    }
+    offsets += w.min * sx;
+  }
+  const float v0 = acc[0] + acc[4], v1 = acc[1] + acc[5], v2 = acc[2] + acc[6],
+              v3 = acc[3] + acc[7];
+  return ((v0 + v2) + (v1 + v3)) + offsets;
+}
+
+TEST(QuantMatMulTest, SimdIsasComputeGgmlsArithmetic) {
+  uint32_t seed = 300;
+  for (Isa isa : testing::SupportedIsas()) {
+    if (isa == Isa::kScalar) continue;
+    ScopedIsa scoped(isa);
+    for (DType type : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0}) {
+      for (int64_t cols : {32, 576, 1536}) {
+        const int64_t rows = 9;
+        const std::vector<uint8_t> data = RandomMatrix(type, rows, cols, seed++);
+        const QuantMatrix w{type, rows, cols, data.data(), RowBytes(type, cols)};
+        for (int64_t m : {1, 4, 11}) {
+          const std::vector<float> x = RandomFloats(static_cast<size_t>(m * cols), seed++);
+          std::vector<float> y(static_cast<size_t>(m * rows));
+          QuantMatMul(w, x.data(), m, y.data(), nullptr);
+          for (int64_t i = 0; i < m; ++i) {
+            for (int64_t r = 0; r < rows; ++r) {
+              ASSERT_EQ(y[i * rows + r],
+                        GgmlDot(type, data.data() + r * w.row_bytes, x.data() + i * cols, cols))
+                  << DTypeName(type) << " " << IsaName(isa) << " cols=" << cols << " m=" << m
+                  << " row " << r << " x " << i;
+            }
           }
         }
       }
