@@ -7,6 +7,7 @@
 
 #include "absl/time/time.h"
 #include "engine/base/openmp_env.h"
+#include "engine/kernels/cpu_isa.h"
 #include "server/build_info.h"
 #include "server/config.h"
 #include "server/grpc_log.h"
@@ -59,6 +60,8 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   if (absl::Status loaded = (*server)->LoadModel(); !loaded.ok()) return Fail(loaded);
+  // Once the model is loaded, so that a failed start still reports exactly one line.
+  std::fprintf(stderr, "lorad: %s\n", lorad::kernels::IsaSelectionDescription());
   std::printf("lorad ready\n");
   std::fflush(stdout);
 

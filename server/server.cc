@@ -9,7 +9,6 @@
 #include "adapters/adapter_store.h"
 #include "engine/base/status_macros.h"
 #include "engine/engine.h"
-#include "engine/kernels/cpu_isa.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "server/adapter_metrics.h"
@@ -91,8 +90,6 @@ absl::Status LoradServer::Start() {
                  "lorad: warning: --auth_tokens_file without --tls_cert/--tls_key: bearer tokens "
                  "travel in clear text\n");
   }
-
-  std::fprintf(stderr, "lorad: %s\n", kernels::IsaSelectionDescription());
 
   grpc::ServerBuilder builder;
   // Without this, a second lorad on the same port would silently share it (SO_REUSEPORT).
