@@ -50,8 +50,8 @@ LORAD_F16C __m256 LoadF16(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
-LORAD_F16C double TailInDouble(double r, const float* a, const uint16_t* b, int64_t from,
-                               int64_t n) {
+// The n % chunk tail of both orders, added in double (scalar code, shared by all paths).
+double TailInDouble(double r, const float* a, const uint16_t* b, int64_t from, int64_t n) {
   for (int64_t i = from; i < n; ++i) r += a[i] * Fp16ToFp32(b[i]);
   return r;
 }
@@ -115,8 +115,7 @@ float DotF16Scalar(GgmlWidth width, const float* a, const uint16_t* b, int64_t n
     for (int l = 0; l < 4; ++l) v[l] = v[l] + v[l + 4];
     r = (v[0] + v[1]) + (v[2] + v[3]);
   }
-  for (int64_t i = chunks_end; i < n; ++i) r += a[i] * Fp16ToFp32(b[i]);
-  return static_cast<float>(r);
+  return static_cast<float>(TailInDouble(r, a, b, chunks_end, n));
 }
 
 LORAD_F16C void AxpyF16Avx2(float a, const uint16_t* x, float* y, int64_t n) {

@@ -6,17 +6,12 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "tests/kernels/kernel_test_util.h"
 
 namespace lorad::kernels {
 namespace {
 
-Isa Best() {
-  Isa best = Isa::kScalar;
-  for (Isa isa : {Isa::kAvx2, Isa::kAvxVnni, Isa::kAvx512}) {
-    if (IsaSupported(isa)) best = isa;
-  }
-  return best;
-}
+Isa Best() { return testing::SupportedIsas().back(); }
 
 TEST(CpuIsaTest, ParsesEveryLevelByItsName) {
   for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvxVnni, Isa::kAvx512}) {
@@ -43,7 +38,7 @@ TEST(CpuIsaTest, TheEnvironmentSetsTheActiveLevel) {
   } else {
     Isa expected = wanted;
     while (!IsaSupported(expected)) expected = static_cast<Isa>(static_cast<int>(expected) - 1);
-    EXPECT_EQ(ActiveIsa(), expected);
+    EXPECT_EQ(ActiveIsa(), expected) << description;
     EXPECT_NE(description.find(std::string("LORAD_CPU_ISA=") + env), std::string::npos)
         << description;
   }
