@@ -3,42 +3,17 @@
 #include <string>
 #include <utility>
 
+#include "server/metric_families.h"
+
 namespace lorad::server {
-namespace {
-
-prometheus::MetricFamily Family(std::string name, std::string help, prometheus::MetricType type) {
-  prometheus::MetricFamily family;
-  family.name = std::move(name);
-  family.help = std::move(help);
-  family.type = type;
-  return family;
-}
-
-void AddCounter(prometheus::MetricFamily& family, double value,
-                std::vector<prometheus::ClientMetric::Label> labels = {}) {
-  prometheus::ClientMetric metric;
-  metric.label = std::move(labels);
-  metric.counter.value = value;
-  family.metric.push_back(std::move(metric));
-}
-
-void AddGauge(prometheus::MetricFamily& family, double value,
-              std::vector<prometheus::ClientMetric::Label> labels = {}) {
-  prometheus::ClientMetric metric;
-  metric.label = std::move(labels);
-  metric.gauge.value = value;
-  family.metric.push_back(std::move(metric));
-}
-
-}  // namespace
 
 std::vector<prometheus::MetricFamily> AdapterMetricsCollector::Collect() const {
   using prometheus::MetricType;
   const adapters::AdapterStore::Stats stats = store_->GetStats();
   std::vector<prometheus::MetricFamily> families;
   auto counter = [&](const char* name, const char* help, double value) {
-    families.push_back(Family(name, help, MetricType::Counter));
-    AddCounter(families.back(), value);
+    families.push_back(MetricFamilyOf(name, help, MetricType::Counter));
+    AddSample(families.back(), value);
   };
   counter("lorad_adapter_cache_hits_total", "Adapter acquisitions served from memory.",
           static_cast<double>(stats.hits));
@@ -56,32 +31,32 @@ std::vector<prometheus::MetricFamily> AdapterMetricsCollector::Collect() const {
           static_cast<double>(stats.digest_reuses));
 
   // Loads come from the disk tier into host memory (the only load path of a CPU build).
-  families.push_back(Family("lorad_adapter_loads_total", "Successful adapter loads, by tier.",
-                            MetricType::Counter));
-  AddCounter(families.back(), static_cast<double>(stats.loads), {{"tier", "host"}});
-  families.push_back(Family("lorad_adapter_load_seconds_total",
-                            "Total wall time of successful adapter loads, by tier.",
-                            MetricType::Counter));
-  AddCounter(families.back(), stats.load_seconds, {{"tier", "host"}});
+  families.push_back(MetricFamilyOf("lorad_adapter_loads_total",
+                                    "Successful adapter loads, by tier.", MetricType::Counter));
+  AddSample(families.back(), static_cast<double>(stats.loads), {{"tier", "host"}});
+  families.push_back(MetricFamilyOf("lorad_adapter_load_seconds_total",
+                                    "Total wall time of successful adapter loads, by tier.",
+                                    MetricType::Counter));
+  AddSample(families.back(), stats.load_seconds, {{"tier", "host"}});
 
   families.push_back(
-      Family("lorad_adapters_registered", "Registered adapters.", MetricType::Gauge));
-  AddGauge(families.back(), static_cast<double>(stats.registered));
+      MetricFamilyOf("lorad_adapters_registered", "Registered adapters.", MetricType::Gauge));
+  AddSample(families.back(), static_cast<double>(stats.registered));
   families.push_back(
-      Family("lorad_adapters_resident", "Adapters in memory, by tier.", MetricType::Gauge));
-  AddGauge(families.back(), static_cast<double>(stats.resident), {{"tier", "host"}});
-  AddGauge(families.back(), static_cast<double>(stats.registered - stats.resident),
-           {{"tier", "disk"}});
+      MetricFamilyOf("lorad_adapters_resident", "Adapters in memory, by tier.", MetricType::Gauge));
+  AddSample(families.back(), static_cast<double>(stats.resident), {{"tier", "host"}});
+  AddSample(families.back(), static_cast<double>(stats.registered - stats.resident),
+            {{"tier", "disk"}});
   families.push_back(
-      Family("lorad_adapter_bytes", "Adapter A/B bytes, by tier.", MetricType::Gauge));
-  AddGauge(families.back(), static_cast<double>(stats.device_bytes), {{"tier", "device"}});
-  AddGauge(families.back(), static_cast<double>(stats.host_bytes), {{"tier", "host"}});
-  AddGauge(families.back(), static_cast<double>(stats.disk_bytes), {{"tier", "disk"}});
-  AddGauge(families.back(), static_cast<double>(stats.retired_bytes), {{"tier", "retired"}});
-  families.push_back(Family("lorad_adapter_pinned_bytes",
-                            "The pinned part of the host tier's adapter bytes.",
-                            MetricType::Gauge));
-  AddGauge(families.back(), static_cast<double>(stats.pinned_bytes));
+      MetricFamilyOf("lorad_adapter_bytes", "Adapter A/B bytes, by tier.", MetricType::Gauge));
+  AddSample(families.back(), static_cast<double>(stats.device_bytes), {{"tier", "device"}});
+  AddSample(families.back(), static_cast<double>(stats.host_bytes), {{"tier", "host"}});
+  AddSample(families.back(), static_cast<double>(stats.disk_bytes), {{"tier", "disk"}});
+  AddSample(families.back(), static_cast<double>(stats.retired_bytes), {{"tier", "retired"}});
+  families.push_back(MetricFamilyOf("lorad_adapter_pinned_bytes",
+                                    "The pinned part of the host tier's adapter bytes.",
+                                    MetricType::Gauge));
+  AddSample(families.back(), static_cast<double>(stats.pinned_bytes));
   return families;
 }
 

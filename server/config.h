@@ -79,7 +79,7 @@ struct ServerConfig {
   // Fine-tuning: recompute layer activations in backward (less memory) or keep them (faster);
   // kAuto keeps them when a job's estimate fits train_activation_memory_mb.
   finetune::RecomputePolicy train_recompute = finetune::RecomputePolicy::kAuto;
-  int train_activation_memory_mb = 4096;
+  int train_activation_memory_mb = finetune::kDefaultActivationBudgetMb;
   // While inference has work, training waits up to this long per pause point, then goes on.
   int train_max_pause_ms = 500;
   // PEM certificate chain and private key; both set: the gRPC port serves TLS only.

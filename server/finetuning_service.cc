@@ -80,7 +80,56 @@ grpc::ServerWriteReactor<lorad::v1::JobEvent>* FineTuningService::WatchJob(
   if (grpc::Status status = Admit(*context, &manager); !status.ok()) {
     return new FinishedWriteReactor<lorad::v1::JobEvent>(status);
   }
-  return StartWatchJob(manager, request->job_id());
+  return StartWatchJob(
+      manager, request->job_id(),
+      static_cast<int64_t>(std::min<uint64_t>(request->after_sequence(), uint64_t{1} << 62)));
+}
+
+grpc::ServerUnaryReactor* FineTuningService::ListJobEvents(
+    grpc::CallbackServerContext* context, const lorad::v1::ListJobEventsRequest* request,
+    lorad::v1::ListJobEventsResponse* response) {
+  JobManager* manager = nullptr;
+  if (grpc::Status status = Admit(*context, &manager); !status.ok()) {
+    return FinishUnary(context, status);
+  }
+  absl::StatusOr<EventPage> page = manager->ListJobEvents(
+      request->job_id(),
+      static_cast<int64_t>(std::min<uint64_t>(request->after_sequence(), uint64_t{1} << 62)),
+      static_cast<int32_t>(std::min<uint32_t>(request->page_size(), 1u << 30)));
+  if (!page.ok()) return FinishUnary(context, ToGrpcStatus(page.status()));
+  for (v1::JobEvent& event : page->events) *response->add_events() = std::move(event);
+  response->set_has_more(page->has_more);
+  return FinishUnary(context, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* FineTuningService::ListJobCheckpoints(
+    grpc::CallbackServerContext* context, const lorad::v1::ListJobCheckpointsRequest* request,
+    lorad::v1::ListJobCheckpointsResponse* response) {
+  JobManager* manager = nullptr;
+  if (grpc::Status status = Admit(*context, &manager); !status.ok()) {
+    return FinishUnary(context, status);
+  }
+  absl::StatusOr<v1::ListJobCheckpointsResponse> listed =
+      manager->ListJobCheckpoints(request->job_id());
+  if (!listed.ok()) return FinishUnary(context, ToGrpcStatus(listed.status()));
+  *response = *std::move(listed);
+  return FinishUnary(context, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* FineTuningService::PublishCheckpoint(
+    grpc::CallbackServerContext* context, const lorad::v1::PublishCheckpointRequest* request,
+    lorad::v1::PublishCheckpointResponse* response) {
+  JobManager* manager = nullptr;
+  if (grpc::Status status = Admit(*context, &manager); !status.ok()) {
+    return FinishUnary(context, status);
+  }
+  absl::StatusOr<v1::PublishCheckpointResponse> published = manager->PublishCheckpoint(
+      request->job_id(),
+      static_cast<int64_t>(std::min<uint64_t>(request->step(), uint64_t{1} << 62)),
+      request->adapter_id());
+  if (!published.ok()) return FinishUnary(context, ToGrpcStatus(published.status()));
+  *response = *std::move(published);
+  return FinishUnary(context, grpc::Status::OK);
 }
 
 }  // namespace lorad::server

@@ -36,6 +36,15 @@ class FineTuningService final : public lorad::v1::FineTuning::CallbackService {
                                       lorad::v1::CancelJobResponse* response) override;
   grpc::ServerWriteReactor<lorad::v1::JobEvent>* WatchJob(
       grpc::CallbackServerContext* context, const lorad::v1::WatchJobRequest* request) override;
+  grpc::ServerUnaryReactor* ListJobEvents(grpc::CallbackServerContext* context,
+                                          const lorad::v1::ListJobEventsRequest* request,
+                                          lorad::v1::ListJobEventsResponse* response) override;
+  grpc::ServerUnaryReactor* ListJobCheckpoints(
+      grpc::CallbackServerContext* context, const lorad::v1::ListJobCheckpointsRequest* request,
+      lorad::v1::ListJobCheckpointsResponse* response) override;
+  grpc::ServerUnaryReactor* PublishCheckpoint(
+      grpc::CallbackServerContext* context, const lorad::v1::PublishCheckpointRequest* request,
+      lorad::v1::PublishCheckpointResponse* response) override;
 
  private:
   // OK with the manager when the caller may proceed; else the status to answer with.

@@ -2,45 +2,91 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/status_macros.h"
 #include "engine/finetune/trained_lora.h"
 
 namespace lorad::server {
 namespace {
 
-constexpr uint32_t kDefaultRank = 8;
-constexpr float kDefaultLearningRate = 2e-4f;
-constexpr uint32_t kDefaultBatchSize = 4;
-constexpr uint32_t kDefaultMaxSeqLen = 512;
-constexpr float kDefaultMaxGradNorm = 1.0f;
 constexpr uint32_t kMaxEpochs = 100000;
 constexpr uint32_t kMaxSteps = 100000000;
 constexpr uint32_t kMaxCheckpointEvery = 100000000;
-constexpr const char* kDefaultTargets[] = {"q_proj", "k_proj", "v_proj", "o_proj"};
+constexpr uint32_t kMaxKeepCheckpoints = 1000;
+constexpr uint32_t kMaxPatience = 100000;
 
 absl::Status FieldError(absl::string_view field, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("hyperparameters.", field, ": ", what));
+}
+
+// A request's uint32 as the trainer's int32 (a value past INT32_MAX stays out of range).
+int32_t ToInt32(uint32_t v) {
+  return static_cast<int32_t>(std::min<uint32_t>(v, std::numeric_limits<int32_t>::max()));
+}
+
+// The trainer's config of effective `hp`, unvalidated.
+finetune::LoraTrainConfig ConfigOf(const v1::Hyperparameters& hp, int64_t total_steps,
+                                   int32_t num_threads) {
+  finetune::LoraTrainConfig config;
+  config.rank = ToInt32(hp.rank());
+  config.alpha = hp.alpha();
+  config.use_rslora = hp.use_rslora();
+  config.dropout = hp.dropout();
+  config.targets.clear();
+  for (const std::string& name : hp.target_modules()) {
+    LoraTarget target;
+    if (LoraTargetFromName(name, &target)) config.targets.push_back(target);
+  }
+  config.learning_rate = hp.learning_rate();
+  config.weight_decay = hp.weight_decay();
+  config.max_grad_norm = hp.max_grad_norm();
+  switch (hp.lr_scheduler()) {
+    case v1::LR_SCHEDULER_LINEAR:
+      config.schedule = finetune::LrSchedule::kLinear;
+      break;
+    case v1::LR_SCHEDULER_CONSTANT:
+      config.schedule = finetune::LrSchedule::kConstant;
+      break;
+    default:
+      config.schedule = finetune::LrSchedule::kCosine;
+  }
+  config.warmup_steps =
+      hp.warmup_ratio() > 0.0f
+          ? static_cast<int32_t>(std::ceil(static_cast<double>(hp.warmup_ratio()) * total_steps))
+          : ToInt32(hp.warmup_steps());
+  config.min_lr_ratio = hp.min_lr_ratio();
+  config.total_steps = total_steps;
+  config.batch_size = ToInt32(hp.batch_size());
+  config.grad_accum = ToInt32(hp.grad_accum());
+  config.max_seq_len = ToInt32(hp.max_seq_len());
+  config.seed = hp.seed();
+  config.num_threads = num_threads;
+  return config;
+}
+
+// finetune::ValidateTrainConfig, the one range check of the trainer's settings, with its field
+// names under "hyperparameters.".
+absl::Status Validate(const finetune::LoraTrainConfig& config, int32_t max_context) {
+  absl::Status status = finetune::ValidateTrainConfig(config, max_context);
+  if (status.ok()) return status;
+  return absl::InvalidArgumentError(absl::StrCat("hyperparameters.", status.message()));
 }
 
 }  // namespace
 
 absl::StatusOr<v1::Hyperparameters> EffectiveHyperparameters(const v1::Hyperparameters& hp,
                                                              const JobDefaults& defaults) {
+  // Unset fields take the trainer's defaults (finetune::LoraTrainConfig), the one place they live.
+  const finetune::LoraTrainConfig base;
   v1::Hyperparameters out = hp;
-  if (out.rank() == 0) out.set_rank(kDefaultRank);
-  if (out.rank() > 1024) return FieldError("rank", "must be in [1, 1024]");
-  if (!std::isfinite(out.alpha()) || out.alpha() < 0) {
-    return FieldError("alpha", "must be a positive number");
-  }
-  if (out.alpha() == 0) out.set_alpha(2.0f * static_cast<float>(out.rank()));
-  if (!std::isfinite(out.dropout()) || out.dropout() < 0 || out.dropout() >= 1) {
-    return FieldError("dropout", "must be in [0, 1)");
-  }
+  if (out.rank() == 0) out.set_rank(static_cast<uint32_t>(base.rank));
+  if (out.alpha() == 0) out.set_alpha(2.0f * static_cast<float>(std::min(out.rank(), 1u << 20)));
   if (out.target_modules().empty()) {
-    for (const char* name : kDefaultTargets) out.add_target_modules(name);
+    for (LoraTarget t : base.targets) out.add_target_modules(LoraTargetName(t));
   }
   // PEFT's shorthand for every linear projection of the decoder (lm_head excluded).
   if (out.target_modules_size() == 1 && out.target_modules(0) == "all-linear") {
@@ -49,24 +95,16 @@ absl::StatusOr<v1::Hyperparameters> EffectiveHyperparameters(const v1::Hyperpara
       out.add_target_modules(LoraTargetName(static_cast<LoraTarget>(t)));
     }
   }
-  std::vector<LoraTarget> seen;
   for (const std::string& name : out.target_modules()) {
     LoraTarget target;
     if (!LoraTargetFromName(name, &target)) {
       return FieldError("target_modules",
                         absl::StrCat("unknown module '", name,
                                      "' (expected q_proj, k_proj, v_proj, o_proj, gate_proj, "
-                                     "up_proj or down_proj)"));
+                                     "up_proj, down_proj or all-linear)"));
     }
-    if (std::find(seen.begin(), seen.end(), target) != seen.end()) {
-      return FieldError("target_modules", absl::StrCat("'", name, "' is listed twice"));
-    }
-    seen.push_back(target);
   }
-  if (!std::isfinite(out.learning_rate()) || out.learning_rate() < 0 || out.learning_rate() > 1) {
-    return FieldError("learning_rate", "must be in (0, 1]");
-  }
-  if (out.learning_rate() == 0) out.set_learning_rate(kDefaultLearningRate);
+  if (out.learning_rate() == 0) out.set_learning_rate(base.learning_rate);
   switch (out.length_case()) {
     case v1::Hyperparameters::kMaxSteps:
       if (out.max_steps() > kMaxSteps) {
@@ -83,19 +121,11 @@ absl::StatusOr<v1::Hyperparameters> EffectiveHyperparameters(const v1::Hyperpara
     default:
       out.set_epochs(1);
   }
-  if (out.batch_size() == 0) out.set_batch_size(kDefaultBatchSize);
-  if (out.batch_size() > 1024) return FieldError("batch_size", "must be in [1, 1024]");
-  if (out.grad_accum() == 0) out.set_grad_accum(1);
-  if (out.grad_accum() > 1024) return FieldError("grad_accum", "must be in [1, 1024]");
-  const uint32_t context = static_cast<uint32_t>(std::max(defaults.max_context, 2));
-  if (out.max_seq_len() == 0) out.set_max_seq_len(std::min(kDefaultMaxSeqLen, context));
-  if (out.max_seq_len() < 2 || out.max_seq_len() > context) {
-    return FieldError("max_seq_len",
-                      absl::StrCat("must be in [2, ", context, "] (the model's context length)"));
-  }
-  if (out.length_case() == v1::Hyperparameters::kMaxSteps && out.warmup_steps() > out.max_steps()) {
-    return FieldError("warmup_steps", absl::StrCat("must be at most max_steps (", out.max_steps(),
-                                                   "), got ", out.warmup_steps()));
+  if (out.batch_size() == 0) out.set_batch_size(static_cast<uint32_t>(base.batch_size));
+  if (out.grad_accum() == 0) out.set_grad_accum(static_cast<uint32_t>(base.grad_accum));
+  const int32_t context = std::max(defaults.max_context, 2);
+  if (out.max_seq_len() == 0) {
+    out.set_max_seq_len(static_cast<uint32_t>(std::min(base.max_seq_len, context)));
   }
   if (!(out.warmup_ratio() >= 0.0f && out.warmup_ratio() < 1.0f)) {
     return FieldError("warmup_ratio", "must be in [0, 1)");
@@ -103,14 +133,17 @@ absl::StatusOr<v1::Hyperparameters> EffectiveHyperparameters(const v1::Hyperpara
   if (out.warmup_ratio() > 0.0f && out.warmup_steps() > 0) {
     return FieldError("warmup_ratio", "give warmup_ratio or warmup_steps, not both");
   }
-  if (!(out.min_lr_ratio() >= 0.0f && out.min_lr_ratio() <= 1.0f)) {
-    return FieldError("min_lr_ratio", "must be in [0, 1]");
+  if (!v1::LrScheduler_IsValid(out.lr_scheduler())) {
+    return FieldError("lr_scheduler", absl::StrCat("unknown schedule ", out.lr_scheduler()));
   }
-  if (out.lr_scheduler().empty()) out.set_lr_scheduler("cosine");
-  finetune::LrSchedule schedule;
-  if (!finetune::ParseLrSchedule(out.lr_scheduler(), &schedule).ok()) {
-    return FieldError("lr_scheduler", absl::StrCat("unknown schedule '", out.lr_scheduler(),
-                                                   "' (expected cosine, linear or constant)"));
+  if (out.lr_scheduler() == v1::LR_SCHEDULER_UNSPECIFIED) {
+    out.set_lr_scheduler(v1::LR_SCHEDULER_COSINE);
+  }
+  if (!v1::OverlongExamples_IsValid(out.overlong_examples())) {
+    return FieldError("overlong_examples", absl::StrCat("unknown value ", out.overlong_examples()));
+  }
+  if (out.overlong_examples() == v1::OVERLONG_EXAMPLES_UNSPECIFIED) {
+    out.set_overlong_examples(v1::OVERLONG_EXAMPLES_ERROR);
   }
   if (out.checkpoint_every_steps() == 0) {
     out.set_checkpoint_every_steps(
@@ -120,17 +153,28 @@ absl::StatusOr<v1::Hyperparameters> EffectiveHyperparameters(const v1::Hyperpara
     return FieldError("checkpoint_every_steps",
                       absl::StrCat("must be at most ", kMaxCheckpointEvery));
   }
-  if (!out.has_max_grad_norm()) out.set_max_grad_norm(kDefaultMaxGradNorm);
-  if (!std::isfinite(out.max_grad_norm()) || out.max_grad_norm() < 0) {
-    return FieldError("max_grad_norm", "must be >= 0 (0 turns clipping off)");
+  if (out.eval_every_steps() > kMaxSteps) {
+    return FieldError("eval_every_steps", absl::StrCat("must be at most ", kMaxSteps));
   }
-  if (!std::isfinite(out.weight_decay()) || out.weight_decay() < 0) {
-    return FieldError("weight_decay", "must be >= 0");
+  if (out.early_stopping_patience() > kMaxPatience) {
+    return FieldError("early_stopping_patience", absl::StrCat("must be at most ", kMaxPatience));
   }
+  if (out.keep_checkpoints() == 0) {
+    out.set_keep_checkpoints(static_cast<uint32_t>(std::max(defaults.keep_checkpoints, 1)));
+  }
+  if (out.keep_checkpoints() > kMaxKeepCheckpoints) {
+    return FieldError("keep_checkpoints", absl::StrCat("must be at most ", kMaxKeepCheckpoints));
+  }
+  if (!out.has_max_grad_norm()) out.set_max_grad_norm(base.max_grad_norm);
   if (!out.has_seed()) {
     std::random_device random;
     out.set_seed((uint64_t{random()} << 32) | random());
   }
+  // The trainer's own ranges; total steps are not known before the dataset is counted (a
+  // warm-up longer than max_steps is caught here, one longer than the epochs' steps later).
+  const int64_t steps_bound =
+      out.length_case() == v1::Hyperparameters::kMaxSteps ? out.max_steps() : kMaxSteps;
+  LORAD_RETURN_IF_ERROR(Validate(ConfigOf(out, steps_bound, 0), context));
   return out;
 }
 
@@ -147,44 +191,8 @@ int64_t TotalSteps(const v1::Hyperparameters& hp, int64_t num_examples) {
 absl::StatusOr<finetune::LoraTrainConfig> ToTrainConfig(const v1::Hyperparameters& hp,
                                                         int64_t total_steps, int32_t num_threads,
                                                         int32_t max_context) {
-  finetune::LoraTrainConfig config;
-  config.rank = static_cast<int32_t>(hp.rank());
-  config.alpha = hp.alpha();
-  config.use_rslora = hp.use_rslora();
-  config.dropout = hp.dropout();
-  config.targets.clear();
-  for (const std::string& name : hp.target_modules()) {
-    LoraTarget target;
-    if (!LoraTargetFromName(name, &target)) {
-      return FieldError("target_modules", absl::StrCat("unknown module '", name, "'"));
-    }
-    config.targets.push_back(target);
-  }
-  config.learning_rate = hp.learning_rate();
-  config.weight_decay = hp.weight_decay();
-  config.max_grad_norm = hp.max_grad_norm();
-  if (absl::Status status = finetune::ParseLrSchedule(hp.lr_scheduler(), &config.schedule);
-      !status.ok()) {
-    return FieldError("lr_scheduler", status.message());
-  }
-  config.warmup_steps =
-      hp.warmup_ratio() > 0.0f
-          ? static_cast<int32_t>(std::ceil(static_cast<double>(hp.warmup_ratio()) * total_steps))
-          : static_cast<int32_t>(hp.warmup_steps());
-  config.min_lr_ratio = hp.min_lr_ratio();
-  config.total_steps = total_steps;
-  config.batch_size = static_cast<int32_t>(hp.batch_size());
-  config.grad_accum = static_cast<int32_t>(hp.grad_accum());
-  config.max_seq_len = static_cast<int32_t>(hp.max_seq_len());
-  config.seed = hp.seed();
-  config.num_threads = num_threads;
-  if (config.warmup_steps > config.total_steps) {
-    return FieldError("warmup_steps", absl::StrCat("must be at most the run's ", total_steps,
-                                                   " optimizer steps, got ", config.warmup_steps));
-  }
-  if (absl::Status status = finetune::ValidateTrainConfig(config, max_context); !status.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("hyperparameters: ", status.message()));
-  }
+  finetune::LoraTrainConfig config = ConfigOf(hp, total_steps, num_threads);
+  LORAD_RETURN_IF_ERROR(Validate(config, max_context));
   return config;
 }
 

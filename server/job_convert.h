@@ -17,13 +17,15 @@ namespace lorad::server {
 struct JobDefaults {
   int32_t max_context = 2048;           // the model's context length (tokens)
   int32_t checkpoint_every_steps = 50;  // --checkpoint_every_steps
+  int32_t keep_checkpoints = 2;         // --keep_checkpoints
 };
 
-// `hp` with every zero/unset field replaced by its default (see finetuning.proto): rank 8,
-// alpha 2 * rank, q/k/v/o_proj, learning rate 2e-4, 1 epoch, batch 4, grad_accum 1,
-// max_seq_len min(512, max_context), cosine schedule, max_grad_norm 1.0, the server's checkpoint
-// interval, and a random seed when none is set. INVALID_ARGUMENT naming the field
-// ("hyperparameters.rank: ...") for values out of range, unknown target modules or schedules.
+// `hp` with every zero/unset field replaced by its default (see finetuning.proto): the
+// trainer's (finetune::LoraTrainConfig: rank, targets, learning rate, batch, grad_accum,
+// max_seq_len capped at max_context, max_grad_norm), alpha 2 * rank, 1 epoch, cosine, the
+// server's checkpoint interval and kept checkpoints, and a random seed when none is set.
+// INVALID_ARGUMENT naming the field ("hyperparameters.rank: ...") for values out of range
+// (finetune::ValidateTrainConfig), unknown target modules or enum values.
 absl::StatusOr<v1::Hyperparameters> EffectiveHyperparameters(const v1::Hyperparameters& hp,
                                                              const JobDefaults& defaults);
 
@@ -33,7 +35,7 @@ int64_t TotalSteps(const v1::Hyperparameters& hp, int64_t num_examples);
 
 // The trainer's config for effective `hp` and `total_steps` (num_threads: LibTorch intra-op
 // threads, 0 = its default). INVALID_ARGUMENT naming the field when the result does not pass
-// finetune::ValidateTrainConfig (e.g. warmup_steps > total steps).
+// finetune::ValidateTrainConfig (e.g. warmup_steps > the run's total steps).
 absl::StatusOr<finetune::LoraTrainConfig> ToTrainConfig(const v1::Hyperparameters& hp,
                                                         int64_t total_steps, int32_t num_threads,
                                                         int32_t max_context);

@@ -30,7 +30,6 @@ namespace lorad::server {
 namespace {
 
 constexpr char kCrockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-constexpr char kCheckpointPrefix[] = "step-";
 
 // The last id's time and random parts, for monotonic ids within one millisecond.
 struct UlidState {
@@ -40,14 +39,6 @@ struct UlidState {
   uint64_t random_lo ABSL_GUARDED_BY(mu) = 0;  // the other 64
   std::mt19937_64 rng ABSL_GUARDED_BY(mu){std::random_device{}()};
 };
-
-bool ParseCheckpointName(absl::string_view name, int64_t* step) {
-  if (!absl::ConsumePrefix(&name, kCheckpointPrefix) || name.size() < 8) return false;
-  for (char c : name) {
-    if (c < '0' || c > '9') return false;
-  }
-  return absl::SimpleAtoi(name, step);
-}
 
 }  // namespace
 
@@ -135,37 +126,6 @@ absl::StatusOr<std::string> ReadFileLimited(const std::string& path, int64_t max
     return absl::NotFoundError(absl::StrCat(shown, ": cannot open: ", std::strerror(errno)));
   }
   return ReadDescriptorLimited(fd, max_bytes, shown);
-}
-
-std::string CheckpointName(int64_t step) {
-  return absl::StrFormat("%s%08d", kCheckpointPrefix, step);
-}
-
-std::vector<std::pair<int64_t, std::string>> ListCheckpoints(const std::string& checkpoints_dir) {
-  std::vector<std::pair<int64_t, std::string>> found;
-  std::error_code error;
-  std::filesystem::directory_iterator it(checkpoints_dir, error);
-  if (error) return found;
-  std::vector<std::filesystem::path> leftovers;
-  for (const auto& entry : it) {
-    int64_t step = 0;
-    if (entry.is_directory(error) && ParseCheckpointName(entry.path().filename().string(), &step)) {
-      found.emplace_back(step, entry.path().string());
-    } else {
-      leftovers.push_back(entry.path());
-    }
-  }
-  for (const auto& path : leftovers) std::filesystem::remove_all(path, error);
-  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a > b; });
-  return found;
-}
-
-void PruneCheckpoints(const std::string& checkpoints_dir, int keep) {
-  std::vector<std::pair<int64_t, std::string>> found = ListCheckpoints(checkpoints_dir);
-  std::error_code error;
-  for (size_t i = static_cast<size_t>(std::max(keep, 0)); i < found.size(); ++i) {
-    std::filesystem::remove_all(found[i].second, error);
-  }
 }
 
 }  // namespace lorad::server

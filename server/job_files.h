@@ -1,5 +1,5 @@
 // Files of fine-tune jobs: sortable job ids, dataset paths confined to the data root, atomic
-// file writes, and a job's checkpoint directories (<job dir>/checkpoints/step-NNNNNNNN).
+// file writes (checkpoint directories: engine/finetune/checkpoint_records.h).
 // Thread-safety: NewJobId() is thread-safe; the rest are stateless (they touch the file system).
 #pragma once
 
@@ -12,6 +12,11 @@
 #include "absl/strings/string_view.h"
 
 namespace lorad::server {
+
+// Files in a job's directory, <data_dir>/jobs/<job_id>: the training set and the validation set
+// (when the request gave one) as received.
+inline constexpr char kJobDatasetFile[] = "dataset.jsonl";
+inline constexpr char kJobValidationFile[] = "validation.jsonl";
 
 // "job-" + a ULID (26 Crockford base32 characters: 48-bit Unix milliseconds, 80 random bits).
 // Ids made later in this process compare greater (monotonic within a millisecond).
@@ -28,15 +33,5 @@ absl::StatusOr<std::string> ReadDataFile(const std::string& data_root, const std
 // when missing.
 absl::StatusOr<std::string> ReadFileLimited(const std::string& path, int64_t max_bytes,
                                             absl::string_view shown);
-
-// "step-00000050".
-std::string CheckpointName(int64_t step);
-
-// The checkpoints under `checkpoints_dir` (missing: none), newest first, as (step, full path).
-// Entries that are not step-NNNNNNNN directories (a save interrupted by a crash) are removed.
-std::vector<std::pair<int64_t, std::string>> ListCheckpoints(const std::string& checkpoints_dir);
-
-// Removes all but the `keep` newest checkpoints.
-void PruneCheckpoints(const std::string& checkpoints_dir, int keep);
 
 }  // namespace lorad::server

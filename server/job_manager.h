@@ -25,6 +25,8 @@
 #include "engine/finetune/train_config.h"
 #include "lorad/v1/finetuning.pb.h"
 #include "server/job_gate.h"
+#include "server/job_runner.h"
+#include "server/job_stats.h"
 #include "server/job_store.h"
 
 namespace lorad {
@@ -58,11 +60,11 @@ struct JobManagerOptions {
   int64_t max_dataset_bytes = int64_t{64} << 20;  // inline or file dataset size limit
   int32_t max_queued_jobs = 16;                   // VALIDATING + QUEUED; beyond: RESOURCE_EXHAUSTED
   int32_t checkpoint_every_steps = 50;  // default for Hyperparameters.checkpoint_every_steps
-  int32_t keep_checkpoints = 2;         // newest checkpoints kept per job
+  int32_t keep_checkpoints = 2;         // default for Hyperparameters.keep_checkpoints
   int32_t train_threads = 0;            // LibTorch intra-op threads; 0 = its default
   // Decides LoraTrainConfig::recompute_activations of each job (finetune::ShouldRecompute).
   finetune::RecomputePolicy train_recompute = finetune::RecomputePolicy::kAuto;
-  int64_t train_activation_memory_bytes = int64_t{4096} << 20;
+  int64_t train_activation_memory_bytes = int64_t{finetune::kDefaultActivationBudgetMb} << 20;
   absl::Duration train_max_pause = absl::Milliseconds(500);  // see JobGate
 };
 
@@ -78,9 +80,11 @@ class JobManager {
   JobManager& operator=(const JobManager&) = delete;
 
   // Validates `request` and records the job in VALIDATING. INVALID_ARGUMENT (adapter_id,
-  // hyper-parameters, dataset missing or over max_dataset_bytes, dataset.path outside the data
-  // root), NOT_FOUND (dataset.path), ALREADY_EXISTS (adapter_id registered or the target of an
-  // unfinished job), RESOURCE_EXHAUSTED (queue full), UNAVAILABLE (shutting down).
+  // hyper-parameters, dataset or validation missing or over max_dataset_bytes, a path outside
+  // the data root, validation_split out of range or with validation, early stopping without a
+  // validation set, settings that contradict the base adapter), NOT_FOUND (a dataset path, the
+  // base adapter), ALREADY_EXISTS (adapter_id registered or the target of an unfinished job),
+  // RESOURCE_EXHAUSTED (queue full), UNAVAILABLE (shutting down).
   absl::StatusOr<v1::Job> CreateJob(const v1::CreateJobRequest& request);
   // NOT_FOUND for an unknown id.
   absl::StatusOr<v1::Job> GetJob(const std::string& job_id) const;
@@ -97,11 +101,31 @@ class JobManager {
   absl::Status ForgetAdapter(const std::string& adapter_id);
 
   // Subscribes `watcher` (which must stay valid until Unwatch returns or OnWatchEnd is called)
-  // to the job's events; the snapshot is delivered before this returns. Returns the watch id.
-  // NOT_FOUND for an unknown job, UNAVAILABLE when shutting down.
-  absl::StatusOr<int64_t> Watch(const std::string& job_id, JobWatcher* watcher);
+  // to the job's events. With after_sequence 0 the snapshot is delivered before this returns;
+  // otherwise the stored events after that sequence number are. Returns the watch id, or 0 when
+  // the job had already finished and the replay holds all there is (nothing follows). NOT_FOUND
+  // for an unknown job, UNAVAILABLE when shutting down.
+  absl::StatusOr<int64_t> Watch(const std::string& job_id, int64_t after_sequence,
+                                JobWatcher* watcher);
+
+  // The job's stored events after `after_sequence`, `page_size` per page (0: 100; at most
+  // 1000). NOT_FOUND for an unknown job.
+  absl::StatusOr<EventPage> ListJobEvents(const std::string& job_id, int64_t after_sequence,
+                                          int32_t page_size) const;
+  // The job's kept checkpoints, newest first, and the best by eval loss. NOT_FOUND for an
+  // unknown job.
+  absl::StatusOr<v1::ListJobCheckpointsResponse> ListJobCheckpoints(
+      const std::string& job_id) const;
+  // Registers the job's kept checkpoint of `step` as `adapter_id`. INVALID_ARGUMENT (adapter
+  // id), NOT_FOUND (job or checkpoint), ALREADY_EXISTS (adapter_id registered).
+  absl::StatusOr<v1::PublishCheckpointResponse> PublishCheckpoint(const std::string& job_id,
+                                                                  int64_t step,
+                                                                  const std::string& adapter_id);
   // Ends a watch; no call reaches its watcher after this returns. Unknown ids: no-op.
   void Unwatch(int64_t watch_id);
+
+  // Counts and the running job's progress, for the metrics endpoint.
+  std::shared_ptr<const JobStats> stats() const { return stats_; }
 
   // Blocks until the job is in a terminal state or `timeout` passes; returns the job.
   absl::StatusOr<v1::Job> WaitForTerminal(const std::string& job_id, absl::Duration timeout) const;
@@ -112,12 +136,19 @@ class JobManager {
   void Shutdown();
 
  private:
+  // A job's tokenized training and evaluation examples.
+  struct JobData {
+    std::vector<finetune::TrainExample> train;
+    std::vector<finetune::TrainExample> eval;
+    int64_t truncated = 0;
+    int64_t dropped = 0;
+  };
   // An unfinished job.
   struct LiveJob {
     v1::Job job;
     std::string dataset_path;  // relative to data_dir
-    // The tokenized dataset, kept from validation until training takes it.
-    std::shared_ptr<std::vector<finetune::TrainExample>> examples;
+    // The tokenized datasets, kept from validation until training takes them.
+    std::shared_ptr<JobData> data;
     std::shared_ptr<JobGate> gate;  // while RUNNING
   };
   struct WatchEntry {
@@ -133,12 +164,18 @@ class JobManager {
   void TrainLoop();
   void Validate(const std::string& job_id);
   void Train(const std::string& job_id);
-  // Reads and tokenizes a job's dataset; an exception becomes INTERNAL "dataset: ...".
-  absl::StatusOr<std::vector<finetune::TrainExample>> LoadDataset(
-      const std::string& dataset_path, const v1::Hyperparameters& hp) const;
-  // LoadDataset without the exception guard.
-  absl::StatusOr<std::vector<finetune::TrainExample>> ParseDataset(
-      const std::string& dataset_path, const v1::Hyperparameters& hp) const;
+  // Reads and tokenizes a job's dataset and validation set (a file in its job directory, or the
+  // split of Job.validation_split); an exception becomes INTERNAL "dataset: ...".
+  absl::StatusOr<JobData> LoadData(const v1::Job& job, const std::string& dataset_path) const;
+  // Reads and tokenizes one JSONL file (relative to data_dir); `field` names it in errors.
+  absl::StatusOr<finetune::ParsedDataset> ParseDataset(const std::string& path,
+                                                       const v1::Hyperparameters& hp,
+                                                       const char* field) const;
+  // The warm start's parameters: the base adapter's weights (FAILED_PRECONDITION /
+  // NOT_FOUND naming base_adapter_id when it cannot be used).
+  absl::StatusOr<finetune::TrainedLora> LoadBaseAdapter(const v1::Job& job) const;
+  // The environment RunTrainingJob and PublishCheckpoint need.
+  JobRunEnv RunEnv() const;
 
   // Moves `live` to `state` (timestamps, error), persists and fans out the state change; a
   // terminal job leaves live_.
@@ -155,6 +192,7 @@ class JobManager {
 
   const JobManagerOptions options_;
   const std::unique_ptr<JobStore> store_;
+  const std::shared_ptr<JobStats> stats_ = std::make_shared<JobStats>();
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, LiveJob> live_ ABSL_GUARDED_BY(mu_);

@@ -7,14 +7,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "adapters/adapter_store.h"
+#include "adapters/peft_adapter.h"
 #include "engine/base/process_memory.h"
+#include "engine/base/status_macros.h"
 #include "engine/engine.h"
 #include "engine/finetune/dataset.h"
 #include "server/job_convert.h"
 #include "server/job_files.h"
 #include "server/job_manager.h"
-
-#include "engine/base/process_memory.h"
 #include "server/job_runner.h"
 
 namespace lorad::server {
@@ -25,37 +25,33 @@ class JobManager::Listener final : public JobRunListener {
   Listener(JobManager* manager, std::string job_id)
       : manager_(manager), job_id_(std::move(job_id)) {}
 
-  int64_t OnTrainingStart(int64_t step) override {
-    if (step == 0) return 0;
-    // Tokens seen up to the restored step, from that step's progress event.
-    absl::StatusOr<std::vector<v1::JobEvent>> events = manager_->store_->Events(job_id_);
-    if (!events.ok()) return 0;
-    for (auto it = events->rbegin(); it != events->rend(); ++it) {
-      if (it->has_progress() && static_cast<int64_t>(it->progress().step()) == step) {
-        return static_cast<int64_t>(it->progress().tokens_seen());
-      }
-    }
-    return 0;
-  }
-
   void OnProgress(const v1::TrainingProgress& progress) override {
     absl::MutexLock lock(&manager_->mu_);
     LiveJob* live = Find();
     if (live == nullptr) return;
+    // A resumed job's first step may report fewer tokens than the record of a step it lost.
+    const int64_t new_tokens = static_cast<int64_t>(progress.tokens_seen()) -
+                               static_cast<int64_t>(live->job.progress().tokens_seen());
+    manager_->stats_->Progress(progress, std::max<int64_t>(new_tokens, 0));
     *live->job.mutable_progress() = progress;
+    if (progress.has_eval()) {
+      *live->job.mutable_last_eval() = progress.eval();
+      if (!live->job.has_best_eval() || progress.eval().loss() < live->job.best_eval().loss()) {
+        *live->job.mutable_best_eval() = progress.eval();
+      }
+    }
     v1::JobEvent event = NewEvent(job_id_);
     *event.mutable_progress() = progress;
     manager_->CommitLocked(*live, std::move(event));
   }
 
-  void OnCheckpoint(int64_t step, const std::string& path) override {
+  void OnCheckpoint(const v1::CheckpointWritten& checkpoint) override {
     absl::MutexLock lock(&manager_->mu_);
     LiveJob* live = Find();
     if (live == nullptr) return;
-    live->job.set_last_checkpoint(path);
+    live->job.set_last_checkpoint(checkpoint.path());
     v1::JobEvent event = NewEvent(job_id_);
-    event.mutable_checkpoint()->set_step(static_cast<uint64_t>(step));
-    event.mutable_checkpoint()->set_path(path);
+    *event.mutable_checkpoint() = checkpoint;
     manager_->CommitLocked(*live, std::move(event));
   }
 
@@ -107,37 +103,119 @@ absl::Status JobManager::Resume() {
       default:  // RUNNING: it was training when the last process ended; it goes first.
         train_queue_.push_back(job_id);
     }
+    stats_->AddJobs(record.job.state(), 1);
     live_[job_id] =
         LiveJob{std::move(record.job), std::move(record.dataset_path), nullptr, nullptr};
+  }
+  for (v1::JobState state :
+       {v1::JOB_STATE_SUCCEEDED, v1::JOB_STATE_FAILED, v1::JOB_STATE_CANCELLED}) {
+    absl::StatusOr<JobPage> page = store_->List(state, "", 1);
+    if (page.ok()) stats_->AddJobs(state, page->total_size);
   }
   train_queue_.insert(train_queue_.end(), queued.begin(), queued.end());
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<finetune::TrainExample>> JobManager::LoadDataset(
-    const std::string& dataset_path, const v1::Hyperparameters& hp) const {
+absl::StatusOr<JobManager::JobData> JobManager::LoadData(const v1::Job& job,
+                                                         const std::string& dataset_path) const {
   try {
-    return ParseDataset(dataset_path, hp);
+    const v1::Hyperparameters& hp = job.hyperparameters();
+    LORAD_ASSIGN_OR_RETURN(finetune::ParsedDataset train,
+                           ParseDataset(dataset_path, hp, "dataset"));
+    JobData data;
+    data.train = std::move(train.examples);
+    data.truncated = train.truncated;
+    data.dropped = train.dropped;
+    const std::string validation = absl::StrCat("jobs/", job.job_id(), "/", kJobValidationFile);
+    std::error_code error;
+    if (std::filesystem::exists(options_.data_dir + "/" + validation, error)) {
+      LORAD_ASSIGN_OR_RETURN(finetune::ParsedDataset eval,
+                             ParseDataset(validation, hp, "validation"));
+      data.eval = std::move(eval.examples);
+      data.truncated += eval.truncated;
+      data.dropped += eval.dropped;
+    } else if (job.validation_split() > 0.0f) {
+      if (data.train.size() < 2) {
+        return absl::InvalidArgumentError(
+            "validation_split: the dataset needs at least 2 examples to hold one out");
+      }
+      data.eval = finetune::SplitValidation(&data.train, job.validation_split(), hp.seed());
+    }
+    return data;
   } catch (const std::exception& e) {  // e.g. the tokenizer throwing on a bad allocation
     return absl::InternalError(absl::StrCat("dataset: ", e.what()));
   }
 }
 
-absl::StatusOr<std::vector<finetune::TrainExample>> JobManager::ParseDataset(
-    const std::string& dataset_path, const v1::Hyperparameters& hp) const {
-  absl::StatusOr<std::string> text = ReadFileLimited(options_.data_dir + "/" + dataset_path,
-                                                     options_.max_dataset_bytes, "dataset");
+absl::StatusOr<finetune::ParsedDataset> JobManager::ParseDataset(const std::string& path,
+                                                                 const v1::Hyperparameters& hp,
+                                                                 const char* field) const {
+  absl::StatusOr<std::string> text =
+      ReadFileLimited(options_.data_dir + "/" + path, options_.max_dataset_bytes, field);
   if (!text.ok()) return text.status();
-  finetune::DatasetLimits limits;
+  finetune::DatasetOptions limits;
   limits.max_bytes = options_.max_dataset_bytes;
   limits.max_seq_len = static_cast<int32_t>(hp.max_seq_len());
-  absl::StatusOr<std::vector<finetune::TrainExample>> examples = finetune::ParseJsonlDataset(
-      *text, options_.engine->tokenizer(), options_.engine->chat_template(), limits);
-  if (!examples.ok()) {
-    return absl::Status(examples.status().code(),
-                        absl::StrCat("dataset: ", examples.status().message()));
+  limits.train_on_inputs = hp.train_on_inputs();
+  switch (hp.overlong_examples()) {
+    case v1::OVERLONG_EXAMPLES_TRUNCATE:
+      limits.overlong = finetune::OverlongPolicy::kTruncate;
+      break;
+    case v1::OVERLONG_EXAMPLES_DROP:
+      limits.overlong = finetune::OverlongPolicy::kDrop;
+      break;
+    default:
+      limits.overlong = finetune::OverlongPolicy::kError;
   }
-  return examples;
+  absl::StatusOr<finetune::ParsedDataset> parsed = finetune::ParseJsonlDataset(
+      *text, options_.engine->tokenizer(), options_.engine->chat_template(), limits);
+  if (!parsed.ok()) {
+    return absl::Status(parsed.status().code(),
+                        absl::StrCat(field, ": ", parsed.status().message()));
+  }
+  return parsed;
+}
+
+absl::StatusOr<finetune::TrainedLora> JobManager::LoadBaseAdapter(const v1::Job& job) const {
+  const std::string& id = job.base_adapter_id();
+  absl::StatusOr<adapters::AdapterInfo> info = options_.adapters->Get(id);
+  if (!info.ok()) {
+    return absl::NotFoundError(absl::StrCat("base_adapter_id '", id, "' is no longer registered"));
+  }
+  absl::StatusOr<adapters::PeftFiles> files =
+      adapters::ReadPeftFilesBeneath(options_.adapter_root, info->source);
+  absl::StatusOr<std::unique_ptr<adapters::PeftAdapter>> adapter =
+      files.ok() ? adapters::BuildPeftAdapter(*files, options_.engine->spec(),
+                                              adapters::PeftLoadOptions{DType::kF32})
+                 : absl::StatusOr<std::unique_ptr<adapters::PeftAdapter>>(files.status());
+  if (!adapter.ok()) {
+    return absl::Status(adapter.status().code(),
+                        absl::StrCat("base_adapter_id '", id, "': ", adapter.status().message()));
+  }
+  const v1::Hyperparameters& hp = job.hyperparameters();
+  absl::StatusOr<finetune::TrainedLora> lora = finetune::TrainedLoraFromWeights(
+      (*adapter)->weights, options_.engine->spec(), static_cast<int32_t>(hp.rank()), hp.alpha(),
+      hp.use_rslora());
+  if (!lora.ok()) {
+    return absl::Status(lora.status().code(),
+                        absl::StrCat("base_adapter_id '", id, "': ", lora.status().message()));
+  }
+  // The adapter's modules must be the job's targets (they were when the job was created).
+  for (size_t l = 0; l < lora->layers.size(); ++l) {
+    for (int t = 0; t < kNumLoraTargets; ++t) {
+      const bool targeted =
+          std::find(hp.target_modules().begin(), hp.target_modules().end(),
+                    LoraTargetName(static_cast<LoraTarget>(t))) != hp.target_modules().end();
+      if (targeted != (lora->layers[l][t].rank > 0)) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("base_adapter_id '", id, "': module ",
+                         LoraModuleKey(static_cast<int32_t>(l), static_cast<LoraTarget>(t)),
+                         targeted ? " is not adapted" : " is adapted but not a target",
+                         "; a warm start needs every layer to adapt the same modules"));
+      }
+    }
+  }
+  return lora;
 }
 
 void JobManager::ValidateLoop() {
@@ -159,22 +237,24 @@ void JobManager::ValidateLoop() {
 
 void JobManager::Validate(const std::string& job_id) {
   std::string dataset_path;
-  v1::Hyperparameters hp;
+  v1::Job job;
   {
     absl::MutexLock lock(&mu_);
     auto it = live_.find(job_id);
     if (it == live_.end() || it->second.job.state() != v1::JOB_STATE_VALIDATING) return;
     dataset_path = it->second.dataset_path;
-    hp = it->second.job.hyperparameters();
+    job = it->second.job;
   }
-  absl::StatusOr<std::vector<finetune::TrainExample>> examples = LoadDataset(dataset_path, hp);
+  const v1::Hyperparameters& hp = job.hyperparameters();
+  absl::StatusOr<JobData> data = LoadData(job, dataset_path);
   int64_t total_steps = 0;
-  absl::Status status = examples.status();
+  absl::Status status = data.status();
   if (status.ok()) {
-    total_steps = TotalSteps(hp, static_cast<int64_t>(examples->size()));
+    total_steps = TotalSteps(hp, static_cast<int64_t>(data->train.size()));
     status = ToTrainConfig(hp, total_steps, options_.train_threads, options_.engine->max_context())
                  .status();
   }
+  if (status.ok() && !job.base_adapter_id().empty()) status = LoadBaseAdapter(job).status();
   absl::MutexLock lock(&mu_);
   auto it = live_.find(job_id);
   // Cancelled meanwhile, or shutting down (the job stays VALIDATING and is validated again).
@@ -184,9 +264,12 @@ void JobManager::Validate(const std::string& job_id) {
     TransitionLocked(live, v1::JOB_STATE_FAILED, std::string(status.message()));
     return;
   }
-  live.job.set_num_examples(examples->size());
+  live.job.set_num_examples(data->train.size());
+  live.job.set_num_validation_examples(data->eval.size());
+  live.job.set_examples_truncated(static_cast<uint64_t>(data->truncated));
+  live.job.set_examples_dropped(static_cast<uint64_t>(data->dropped));
   live.job.mutable_progress()->set_total_steps(static_cast<uint64_t>(total_steps));
-  live.examples = std::make_shared<std::vector<finetune::TrainExample>>(*std::move(examples));
+  live.data = std::make_shared<JobData>(*std::move(data));
   TransitionLocked(live, v1::JOB_STATE_QUEUED, "");
   train_queue_.push_back(job_id);
 }
@@ -210,10 +293,10 @@ void JobManager::TrainLoop() {
 
 void JobManager::Train(const std::string& job_id) {
   std::shared_ptr<JobGate> gate;
-  std::shared_ptr<std::vector<finetune::TrainExample>> examples;
+  std::shared_ptr<JobData> data;
   std::string dataset_path;
   JobRunSpec spec;
-  v1::Hyperparameters hp;
+  v1::Job job;
   {
     absl::MutexLock lock(&mu_);
     auto it = live_.find(job_id);
@@ -230,71 +313,63 @@ void JobManager::Train(const std::string& job_id) {
     load.wait_idle = [engine](absl::Duration timeout) { return engine->WaitIdle(timeout); };
     gate = std::make_shared<JobGate>(std::move(load), options_.train_max_pause);
     live.gate = gate;
-    examples = std::move(live.examples);
+    data = std::move(live.data);
     dataset_path = live.dataset_path;
-    hp = live.job.hyperparameters();
+    job = live.job;
     spec.job_id = job_id;
     spec.adapter_id = live.job.adapter_id();
     if (state == v1::JOB_STATE_QUEUED) TransitionLocked(live, v1::JOB_STATE_RUNNING, "");
   }
+  const v1::Hyperparameters& hp = job.hyperparameters();
   spec.job_dir = options_.data_dir + "/jobs/" + job_id;
-  spec.checkpoint_every_steps = std::max<int64_t>(hp.checkpoint_every_steps(), 1);
+  spec.run.checkpoint_every_steps = std::max<int64_t>(hp.checkpoint_every_steps(), 1);
+  spec.run.keep_checkpoints = static_cast<int32_t>(std::max<uint32_t>(hp.keep_checkpoints(), 1));
+  spec.run.eval_every_steps = hp.eval_every_steps();
+  spec.run.early_stopping_patience = static_cast<int32_t>(hp.early_stopping_patience());
 
   JobRunResult result;
   absl::Status status = absl::OkStatus();
-  std::vector<finetune::TrainExample> data;
-  if (examples != nullptr) {
-    data = std::move(*examples);
-  } else {
-    absl::StatusOr<std::vector<finetune::TrainExample>> loaded = LoadDataset(dataset_path, hp);
+  if (data == nullptr) {  // resumed after a restart: tokenize again
+    absl::StatusOr<JobData> loaded = LoadData(job, dataset_path);
     status = loaded.status();
-    if (loaded.ok()) data = *std::move(loaded);
+    if (loaded.ok()) data = std::make_shared<JobData>(*std::move(loaded));
+  }
+  if (status.ok() && !job.base_adapter_id().empty()) {
+    absl::StatusOr<finetune::TrainedLora> base = LoadBaseAdapter(job);
+    status = base.status();
+    if (base.ok()) spec.run.initial_lora = *std::move(base);
   }
   if (status.ok()) {
     absl::StatusOr<finetune::LoraTrainConfig> config =
-        ToTrainConfig(hp, TotalSteps(hp, static_cast<int64_t>(data.size())), options_.train_threads,
-                      options_.engine->max_context());
+        ToTrainConfig(hp, TotalSteps(hp, static_cast<int64_t>(data->train.size())),
+                      options_.train_threads, options_.engine->max_context());
     status = config.status();
-    if (config.ok()) {
-      spec.config = *std::move(config);
-      size_t longest = 0;
-      for (const finetune::TrainExample& e : data) longest = std::max(longest, e.tokens.size());
-      const int64_t len = std::min<int64_t>(static_cast<int64_t>(longest), spec.config.max_seq_len);
-      const ModelSpec& model = options_.engine->spec();
-      spec.config.recompute_activations =
-          finetune::ShouldRecompute(options_.train_recompute, model, spec.config.batch_size, len,
-                                    options_.train_activation_memory_bytes);
-      const int64_t needed =
-          spec.config.recompute_activations
-              ? finetune::RecomputedActivationBytes(model, spec.config.batch_size, len)
-              : finetune::KeptActivationBytes(model, spec.config.batch_size, len);
+    if (config.ok()) spec.config = *std::move(config);
+  }
+  if (status.ok()) {
+    absl::StatusOr<finetune::ActivationPlan> plan =
+        finetune::PlanActivations(options_.train_recompute, options_.engine->spec(), spec.config,
+                                  data->train, options_.train_activation_memory_bytes);
+    status = plan.status();
+    if (plan.ok()) {
+      spec.config.recompute_activations = plan->recompute;
       std::fprintf(stderr, "lorad: job %s: layer activations %s (estimated %lld MiB)\n",
-                   job_id.c_str(), spec.config.recompute_activations ? "recomputed" : "kept",
-                   static_cast<long long>(needed >> 20));
-      // batch_size and max_seq_len are the client's: a micro-batch that cannot fit the budget
-      // fails here, before anything is allocated, instead of exhausting the daemon's memory.
-      if (options_.train_activation_memory_bytes > 0 &&
-          needed > options_.train_activation_memory_bytes) {
-        status = absl::ResourceExhaustedError(absl::StrCat(
-            "a micro-batch of ", spec.config.batch_size, " x ", len, " tokens needs about ",
-            needed >> 20, " MiB of activations, over the server's --train_activation_memory_mb=",
-            options_.train_activation_memory_bytes >> 20,
-            "; lower batch_size (raise grad_accum to keep the step size) or max_seq_len"));
-      }
+                   job_id.c_str(), plan->recompute ? "recomputed" : "kept",
+                   static_cast<long long>(plan->bytes >> 20));
+    } else {
+      status = absl::ResourceExhaustedError(
+          absl::StrCat(status.message(), " (the server's --train_activation_memory_mb=",
+                       options_.train_activation_memory_bytes >> 20, ")"));
     }
   }
   if (status.ok()) {
-    JobRunEnv env;
-    env.weights = &options_.engine->weights();
-    env.adapters = options_.adapters;
-    env.data_dir = options_.data_dir;
-    env.adapter_root = options_.adapter_root;
-    env.base_model_name = options_.base_model_name;
-    env.keep_checkpoints = options_.keep_checkpoints;
     Listener listener(this, job_id);
-    result = RunTrainingJob(spec, std::move(data), gate.get(), env, &listener);
+    result = RunTrainingJob(spec, std::move(data->train), std::move(data->eval), gate.get(),
+                            RunEnv(), &listener);
     // The job's activations, gradients and optimizer state are freed by now; give the pages
     // back so the daemon's RSS returns to what it was before the job.
+    data.reset();
+    stats_->TrainingEnded();
     ReleaseFreeHeapMemory();
   } else {
     result.outcome = JobRunResult::Outcome::kFailed;
@@ -309,6 +384,8 @@ void JobManager::Train(const std::string& job_id) {
   switch (result.outcome) {
     case JobRunResult::Outcome::kSucceeded:
       live.job.set_adapter_source(result.adapter_source);
+      live.job.set_published_step(static_cast<uint64_t>(result.published_step));
+      live.job.set_stopped_early(result.stopped_early);
       TransitionLocked(live, v1::JOB_STATE_SUCCEEDED, "");
       break;
     case JobRunResult::Outcome::kFailed:

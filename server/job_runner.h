@@ -1,25 +1,26 @@
-// Training of one fine-tune job on the resident base: restores the newest checkpoint, runs
-// optimizer steps until total_steps (reporting progress and checkpoints), then publishes the
-// adapter: writes it as a PEFT directory into a temporary directory under the adapter root,
-// renames it into place (no half-written adapter is ever visible) and registers it with the
-// adapter store.
+// A fine-tune job's run in the daemon: finetune::RunTraining (the training run itself: resume,
+// evaluation, checkpoints, early stopping) mapped to lorad.v1 progress and checkpoint messages,
+// then publishing: a checkpoint's PEFT files are copied into a temporary directory under the
+// adapter root, renamed into place (no half-written adapter is ever visible) and registered with
+// the adapter store.
 // Thread-safety: RunTrainingJob runs on the caller's thread; the listener is called from it.
+// PublishCheckpoint is thread-safe.
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "engine/finetune/dataset.h"
 #include "engine/finetune/train_config.h"
+#include "engine/finetune/training_run.h"
 #include "lorad/v1/finetuning.pb.h"
 #include "server/job_gate.h"
 
 namespace lorad {
 struct ModelWeights;
-struct ModelSpec;
 }  // namespace lorad
 
 namespace lorad::adapters {
@@ -35,7 +36,6 @@ struct JobRunEnv {
   std::string data_dir;                        // checkpoint paths are reported relative to it
   std::string adapter_root;                    // the adapter store's root
   std::string base_model_name;                 // base_model_name_or_path of adapter_config.json
-  int32_t keep_checkpoints = 2;                // newest checkpoints kept
 };
 
 // One job to run.
@@ -44,20 +44,17 @@ struct JobRunSpec {
   std::string adapter_id;
   std::string job_dir;  // <data_dir>/jobs/<job_id>; checkpoints go to <job_dir>/checkpoints
   finetune::LoraTrainConfig config;
-  int64_t checkpoint_every_steps = 50;
+  finetune::TrainingRunOptions run;  // checkpoints_dir is set from job_dir
 };
 
 // Called by the run on its thread.
 class JobRunListener {
  public:
   virtual ~JobRunListener() = default;
-  // Training (re)starts at optimizer step `step` (> 0 after a checkpoint was restored). Returns
-  // the tokens trained on up to that step (for TrainingProgress.tokens_seen).
-  virtual int64_t OnTrainingStart(int64_t step) = 0;
-  // An optimizer step finished.
+  // An optimizer step finished (with its evaluation, when it was evaluated).
   virtual void OnProgress(const v1::TrainingProgress& progress) = 0;
-  // A checkpoint of `step` was written to `path` (relative to the data directory).
-  virtual void OnCheckpoint(int64_t step, const std::string& path) = 0;
+  // A checkpoint was written (path relative to the data directory).
+  virtual void OnCheckpoint(const v1::CheckpointWritten& checkpoint) = 0;
 };
 
 struct JobRunResult {
@@ -70,13 +67,30 @@ struct JobRunResult {
   Outcome outcome = Outcome::kFailed;
   absl::Status error;
   std::string adapter_source;  // relative to the adapter root
+  int64_t published_step = 0;  // the checkpoint published: the best by eval loss, else the last
+  bool stopped_early = false;
 };
 
-// Trains `spec` on `examples` under `gate`. Never throws.
-JobRunResult RunTrainingJob(const JobRunSpec& spec, std::vector<finetune::TrainExample> examples,
-                            JobGate* gate, const JobRunEnv& env, JobRunListener* listener);
+// Trains `spec` on `train`, evaluating on `eval` (may be empty), under `gate`. Never throws.
+JobRunResult RunTrainingJob(const JobRunSpec& spec, std::vector<finetune::TrainExample> train,
+                            std::vector<finetune::TrainExample> eval, JobGate* gate,
+                            const JobRunEnv& env, JobRunListener* listener);
 
-// The adapter directory a job publishes, relative to the adapter root ("finetuned/<job_id>").
+// Publishes the checkpoint of `step` under `job_dir` as the adapter directory `source` (relative
+// to the adapter root; reused when a previous call already renamed it into place) and registers
+// it as `adapter_id`. NOT_FOUND when the job has no such checkpoint; ALREADY_EXISTS when
+// `adapter_id` is registered; INTERNAL when files cannot be written.
+absl::Status PublishCheckpoint(const JobRunEnv& env, const std::string& job_dir, int64_t step,
+                               const std::string& source, const std::string& adapter_id);
+
+// The adapter directory a job publishes, relative to the adapter root ("finetuned/<job_id>"),
+// and the one PublishCheckpoint uses for a chosen step ("finetuned/<job_id>-step-<step>").
 std::string JobAdapterSource(const std::string& job_id);
+std::string CheckpointAdapterSource(const std::string& job_id, int64_t step);
+
+// v1 messages of the run's records. `data_dir`: paths are reported relative to it.
+v1::Evaluation ToProtoEvaluation(int64_t step, const finetune::EvalResult& eval);
+v1::CheckpointWritten ToProtoCheckpoint(const finetune::CheckpointRecord& record,
+                                        const std::string& data_dir);
 
 }  // namespace lorad::server

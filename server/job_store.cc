@@ -203,16 +203,22 @@ absl::Status JobStore::Update(const v1::Job& job) {
   return UpdateLocked(job);
 }
 
-absl::Status JobStore::UpdateWithEvent(const v1::Job& job, const v1::JobEvent& event) {
+absl::StatusOr<int64_t> JobStore::UpdateWithEvent(const v1::Job& job, const v1::JobEvent& event) {
   absl::MutexLock lock(&mu_);
   LORAD_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   absl::Status status = UpdateLocked(job);
-  if (status.ok()) status = AppendEventLocked(event).status();
+  int64_t seq = 0;
+  if (status.ok()) {
+    absl::StatusOr<int64_t> appended = AppendEventLocked(event);
+    status = appended.status();
+    if (appended.ok()) seq = *appended;
+  }
+  if (status.ok()) status = Exec("COMMIT");
   if (!status.ok()) {
     Exec("ROLLBACK").IgnoreError();
     return status;
   }
-  return Exec("COMMIT");
+  return seq;
 }
 
 absl::StatusOr<JobRecord> JobStore::Get(const std::string& job_id) const {
@@ -318,7 +324,8 @@ absl::StatusOr<int64_t> JobStore::AppendEvent(const v1::JobEvent& event) {
   return AppendEventLocked(event);
 }
 
-absl::StatusOr<std::vector<v1::JobEvent>> JobStore::Events(const std::string& job_id) const {
+absl::StatusOr<EventPage> JobStore::Events(const std::string& job_id, int64_t after,
+                                           int32_t limit) const {
   absl::MutexLock lock(&mu_);
   Statement exists(db_, "SELECT 1 FROM jobs WHERE job_id = ?1");
   LORAD_RETURN_IF_ERROR(exists.status());
@@ -326,21 +333,31 @@ absl::StatusOr<std::vector<v1::JobEvent>> JobStore::Events(const std::string& jo
   if (exists.Step() != SQLITE_ROW) {
     return absl::NotFoundError(absl::StrCat("job '", job_id, "' not found"));
   }
-  Statement select(db_, "SELECT event FROM events WHERE job_id = ?1 ORDER BY seq ASC");
+  Statement select(db_,
+                   "SELECT seq, event FROM events WHERE job_id = ?1 AND seq > ?2 ORDER BY seq ASC "
+                   "LIMIT ?3");
   LORAD_RETURN_IF_ERROR(select.status());
   select.Bind(1, job_id);
-  std::vector<v1::JobEvent> events;
+  select.Bind(2, after);
+  // One more than asked tells whether another page follows.
+  select.Bind(3, limit > 0 ? int64_t{limit} + 1 : int64_t{-1});
+  EventPage page;
   int rc;
   while ((rc = select.Step()) == SQLITE_ROW) {
+    if (limit > 0 && static_cast<int32_t>(page.events.size()) == limit) {
+      page.has_more = true;
+      continue;
+    }
     v1::JobEvent event;
-    if (!event.ParseFromString(select.Bytes(0))) {
+    if (!event.ParseFromString(select.Bytes(1))) {
       return absl::DataLossError(
           absl::StrCat("job store: an event of job '", job_id, "' is corrupt"));
     }
-    events.push_back(std::move(event));
+    event.set_sequence(static_cast<uint64_t>(select.Int(0)));
+    page.events.push_back(std::move(event));
   }
   if (rc != SQLITE_DONE) return SqliteError(db_, "read events");
-  return events;
+  return page;
 }
 
 }  // namespace lorad::server

@@ -35,6 +35,12 @@ struct JobPage {
   int64_t total_size = 0;       // jobs matching the filter across all pages
 };
 
+// One page of Events().
+struct EventPage {
+  std::vector<v1::JobEvent> events;
+  bool has_more = false;  // events after the last one returned exist
+};
+
 class JobStore {
  public:
   // Opens (creating if missing) the database file `path`; its directory must exist.
@@ -49,8 +55,8 @@ class JobStore {
   absl::Status Create(const JobRecord& record);
   // Replaces the stored Job (the dataset path is kept). NOT_FOUND for an unknown job_id.
   absl::Status Update(const v1::Job& job);
-  // Update(job) and AppendEvent(event) in one transaction.
-  absl::Status UpdateWithEvent(const v1::Job& job, const v1::JobEvent& event);
+  // Update(job) and AppendEvent(event) in one transaction; returns the event's sequence number.
+  absl::StatusOr<int64_t> UpdateWithEvent(const v1::Job& job, const v1::JobEvent& event);
   // NOT_FOUND naming the id when unknown.
   absl::StatusOr<JobRecord> Get(const std::string& job_id) const;
   // Jobs in `state` (JOB_STATE_UNSPECIFIED: all), newest first. `page_size` 0 means 100 and is
@@ -65,8 +71,10 @@ class JobStore {
   // Appends `event` to its job's (event.job_id()) event log; returns its sequence number
   // (1, 2, ... per job). NOT_FOUND for an unknown job.
   absl::StatusOr<int64_t> AppendEvent(const v1::JobEvent& event);
-  // The job's events in order. NOT_FOUND for an unknown job.
-  absl::StatusOr<std::vector<v1::JobEvent>> Events(const std::string& job_id) const;
+  // The job's events with sequence number > `after`, in order, at most `limit` of them (0: all),
+  // each with JobEvent.sequence set. NOT_FOUND for an unknown job.
+  absl::StatusOr<EventPage> Events(const std::string& job_id, int64_t after = 0,
+                                   int32_t limit = 0) const;
 
  private:
   explicit JobStore(sqlite3* db) : db_(db) {}

@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "server/metric_families.h"
 
 namespace lorad::server {
 namespace {
@@ -23,17 +24,8 @@ std::string ReadFile(const char* path) {
 
 prometheus::MetricFamily Family(const char* name, const char* help, prometheus::MetricType type,
                                 double value) {
-  prometheus::MetricFamily family;
-  family.name = name;
-  family.help = help;
-  family.type = type;
-  prometheus::ClientMetric metric;
-  if (type == prometheus::MetricType::Counter) {
-    metric.counter.value = value;
-  } else {
-    metric.gauge.value = value;
-  }
-  family.metric.push_back(metric);
+  prometheus::MetricFamily family = MetricFamilyOf(name, help, type);
+  AddSample(family, value);
   return family;
 }
 

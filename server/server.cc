@@ -23,6 +23,7 @@
 #include "server/inference_metrics.h"
 #include "server/inference_service.h"
 #include "server/job_manager.h"
+#include "server/job_metrics.h"
 #include "server/late_adapter_provider.h"
 #include "server/metrics.h"
 #include "server/model_check.h"
@@ -207,6 +208,7 @@ absl::Status LoradServer::StartJobManager() {
                         absl::StrCat("fine-tune jobs: ", manager.status().message()));
   }
   job_manager_ = *std::move(manager);
+  metrics_->AddCollectable(std::make_shared<JobMetricsCollector>(job_manager_->stats()));
   finetuning_service_->SetManager(job_manager_.get());
   return absl::OkStatus();
 }

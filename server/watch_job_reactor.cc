@@ -19,8 +19,9 @@ bool EntersTerminalState(const v1::JobEvent& event) {
 // constructor synchronize on mu_; gRPC operations are started outside mu_.
 class WatchJobReactor final : public grpc::ServerWriteReactor<v1::JobEvent>, public JobWatcher {
  public:
-  WatchJobReactor(JobManager* manager, const std::string& job_id) : manager_(manager) {
-    absl::StatusOr<int64_t> watch_id = manager_->Watch(job_id, this);
+  WatchJobReactor(JobManager* manager, const std::string& job_id, int64_t after_sequence)
+      : manager_(manager) {
+    absl::StatusOr<int64_t> watch_id = manager_->Watch(job_id, after_sequence, this);
     if (!watch_id.ok()) {
       {
         absl::MutexLock lock(&mu_);
@@ -30,12 +31,17 @@ class WatchJobReactor final : public grpc::ServerWriteReactor<v1::JobEvent>, pub
       return;
     }
     bool write;
+    std::optional<grpc::Status> finish;
     {
       absl::MutexLock lock(&mu_);
       watch_id_ = *watch_id;
+      // 0: a resumed watch of a finished job; the replayed events are all there is.
+      replay_only_ = *watch_id == 0;
       ready_ = true;
       write = TakeNextLocked();
+      if (!write) finish = FinishLocked();
     }
+    if (finish.has_value()) Finish(*finish);
     if (write) StartWrite(&current_);
   }
 
@@ -118,7 +124,7 @@ class WatchJobReactor final : public grpc::ServerWriteReactor<v1::JobEvent>, pub
       finish_called_ = true;
       return *end_status_;
     }
-    if (sent_terminal_) {
+    if (sent_terminal_ || (replay_only_ && queue_.empty())) {
       finish_called_ = true;
       return grpc::Status::OK;
     }
@@ -133,6 +139,7 @@ class WatchJobReactor final : public grpc::ServerWriteReactor<v1::JobEvent>, pub
   v1::JobEvent current_;  // the message being written; owned by gRPC while writing_
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool sent_terminal_ ABSL_GUARDED_BY(mu_) = false;
+  bool replay_only_ ABSL_GUARDED_BY(mu_) = false;  // no live events follow the queued ones
   std::optional<grpc::Status> end_status_ ABSL_GUARDED_BY(mu_);  // cancelled or shut down
   bool finish_called_ ABSL_GUARDED_BY(mu_) = false;
 };
@@ -140,8 +147,9 @@ class WatchJobReactor final : public grpc::ServerWriteReactor<v1::JobEvent>, pub
 }  // namespace
 
 grpc::ServerWriteReactor<v1::JobEvent>* StartWatchJob(JobManager* manager,
-                                                      const std::string& job_id) {
-  return new WatchJobReactor(manager, job_id);
+                                                      const std::string& job_id,
+                                                      int64_t after_sequence) {
+  return new WatchJobReactor(manager, job_id, after_sequence);
 }
 
 }  // namespace lorad::server

@@ -4,6 +4,7 @@
 // when the client goes away, UNAVAILABLE when the server shuts down.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "grpcpp/grpcpp.h"
@@ -12,9 +13,11 @@
 
 namespace lorad::server {
 
-// Starts WatchJob for `job_id`; the returned reactor deletes itself in OnDone(). `manager` must
-// outlive the RPC.
+// Starts WatchJob for `job_id`, resuming after event `after_sequence` when it is > 0 (see
+// JobManager::Watch); the returned reactor deletes itself in OnDone(). `manager` must outlive the
+// RPC.
 grpc::ServerWriteReactor<v1::JobEvent>* StartWatchJob(JobManager* manager,
-                                                      const std::string& job_id);
+                                                      const std::string& job_id,
+                                                      int64_t after_sequence);
 
 }  // namespace lorad::server

@@ -39,8 +39,13 @@ const std::vector<Command>& Commands() {
        "           [--epochs=N | --max_steps=N] [--batch_size=N] [--grad_accum=N]\n"
        "           [--max_seq_len=N] [--warmup_steps=N] [--lr_scheduler=cosine|linear|constant]\n"
        "           [--seed=S] [--checkpoint_every_steps=N] [--weight_decay=W] [--use_rslora]\n"
-       "           [--max_grad_norm=G] [--warmup_ratio=F] [--min_lr_ratio=F] [--watch]\n"
-       "         | get ID | list [--state=running] | cancel ID | watch ID\n"
+       "           [--max_grad_norm=G] [--warmup_ratio=F] [--min_lr_ratio=F]\n"
+       "           [--validation=LOCAL.jsonl | --validation_path=PATH | --validation_split=F]\n"
+       "           [--eval_every_steps=N] [--early_stopping_patience=N] [--keep_checkpoints=N]\n"
+       "           [--base_adapter=ID] [--train_on_inputs] [--overlong=error|truncate|drop]\n"
+       "           [--watch]\n"
+       "         | get ID | list [--state=running] | cancel ID | watch ID [--after=SEQ]\n"
+       "         | events ID [--after=SEQ] | checkpoints ID | publish ID STEP ADAPTER_ID\n"
        "           fine-tune jobs (admin); watch exits 0 only if the job succeeds",
        {"adapter_id",
         "dataset",
@@ -64,10 +69,20 @@ const std::vector<Command>& Commands() {
         "max_grad_norm",
         "warmup_ratio",
         "min_lr_ratio",
+        "validation",
+        "validation_path",
+        "validation_split",
+        "eval_every_steps",
+        "early_stopping_patience",
+        "keep_checkpoints",
+        "base_adapter",
+        "train_on_inputs",
+        "overlong",
+        "after",
         "watch",
         "state"},
        lorad::loractl::RunJobs,
-       {"watch", "use_rslora"}},
+       {"watch", "use_rslora", "train_on_inputs"}},
       {"tokenize",
        "tokenize [TEXT] [--pieces]  print the token ids of TEXT (stdin if none)",
        {"pieces"},

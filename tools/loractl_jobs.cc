@@ -1,8 +1,10 @@
-// `loractl jobs create|get|list|cancel|watch`: the FineTuning service. get, create and cancel
-// print "key: value" lines of the job; list prints one tab-separated line per job (id, state,
-// adapter, step/total, loss, created); watch prints the job's events (a progress bar redrawn in
-// place when stdout is a terminal, else one line per event) and exits 0 only if the job
-// succeeds.
+// `loractl jobs create|get|list|cancel|watch|events|checkpoints|publish`: the FineTuning
+// service. get, create and cancel print "key: value" lines of the job; list prints one
+// tab-separated line per job (id, state, adapter, step/total, loss, eval loss, created); watch
+// prints the job's events (a progress bar redrawn in place when stdout is a terminal, else one
+// line per event) and exits 0 only if the job succeeds; events prints the stored events, one
+// line each, with their sequence numbers; checkpoints prints one line per kept checkpoint
+// (step, train loss, eval loss, token accuracy, path, "best"); publish registers one.
 #include <unistd.h>
 
 #include <cmath>
@@ -58,6 +60,60 @@ std::string FormatEta(const google::protobuf::Duration& eta) {
   return text;
 }
 
+const char* LrSchedulerName(v1::LrScheduler s) {
+  switch (s) {
+    case v1::LR_SCHEDULER_LINEAR:
+      return "linear";
+    case v1::LR_SCHEDULER_CONSTANT:
+      return "constant";
+    default:
+      return "cosine";
+  }
+}
+
+const char* OverlongName(v1::OverlongExamples o) {
+  switch (o) {
+    case v1::OVERLONG_EXAMPLES_TRUNCATE:
+      return "truncate";
+    case v1::OVERLONG_EXAMPLES_DROP:
+      return "drop";
+    default:
+      return "error";
+  }
+}
+
+std::string FormatEval(const v1::Evaluation& e) {
+  return absl::StrFormat("%.4f (token accuracy %.3f, step %llu)", e.loss(), e.token_accuracy(),
+                         static_cast<unsigned long long>(e.step()));
+}
+
+// One line of an event: "progress step 3/10 loss ...", "state running", "checkpoint step 5 ...".
+std::string FormatEvent(const v1::JobEvent& event) {
+  if (event.has_state_change()) {
+    std::string line = absl::StrCat("state ", server::JobStateName(event.state_change().state()));
+    if (!event.state_change().error().empty()) {
+      absl::StrAppend(&line, ": ", event.state_change().error());
+    }
+    return line;
+  }
+  if (event.has_progress()) {
+    const v1::TrainingProgress& p = event.progress();
+    std::string line = absl::StrFormat(
+        "progress step %llu/%llu epoch %u loss %.4f lr %.3g grad_norm %.3f",
+        static_cast<unsigned long long>(p.step()), static_cast<unsigned long long>(p.total_steps()),
+        p.epoch(), p.loss(), p.learning_rate(), p.grad_norm());
+    if (p.has_eval())
+      absl::StrAppend(&line, " eval_loss ", absl::StrFormat("%.4f", p.eval().loss()));
+    return line;
+  }
+  if (event.has_checkpoint()) {
+    return absl::StrFormat("checkpoint step %llu %s",
+                           static_cast<unsigned long long>(event.checkpoint().step()),
+                           event.checkpoint().path());
+  }
+  return "unknown";
+}
+
 void PrintJob(const v1::Job& job) {
   const v1::Hyperparameters& hp = job.hyperparameters();
   const v1::TrainingProgress& p = job.progress();
@@ -81,8 +137,29 @@ void PrintJob(const v1::Job& job) {
       hp.length_case() == v1::Hyperparameters::kMaxSteps ? "max_steps" : "epochs",
       hp.length_case() == v1::Hyperparameters::kMaxSteps ? hp.max_steps() : hp.epochs(),
       hp.batch_size(), hp.grad_accum(), hp.max_seq_len(), hp.warmup_steps(),
-      hp.lr_scheduler().c_str(), static_cast<unsigned long long>(hp.seed()),
+      LrSchedulerName(hp.lr_scheduler()), static_cast<unsigned long long>(hp.seed()),
       hp.checkpoint_every_steps());
+  std::printf(
+      "keep_checkpoints: %u\neval_every_steps: %u\nearly_stopping_patience: %u\n"
+      "train_on_inputs: %s\noverlong_examples: %s\n",
+      hp.keep_checkpoints(), hp.eval_every_steps(), hp.early_stopping_patience(),
+      hp.train_on_inputs() ? "true" : "false", OverlongName(hp.overlong_examples()));
+  if (!job.base_adapter_id().empty()) {
+    std::printf("base_adapter_id: %s\n", job.base_adapter_id().c_str());
+  }
+  std::printf("num_validation_examples: %llu\n",
+              static_cast<unsigned long long>(job.num_validation_examples()));
+  if (job.examples_truncated() > 0 || job.examples_dropped() > 0) {
+    std::printf("examples_truncated: %llu\nexamples_dropped: %llu\n",
+                static_cast<unsigned long long>(job.examples_truncated()),
+                static_cast<unsigned long long>(job.examples_dropped()));
+  }
+  if (job.has_last_eval()) std::printf("eval_loss: %s\n", FormatEval(job.last_eval()).c_str());
+  if (job.has_best_eval()) std::printf("best_eval_loss: %s\n", FormatEval(job.best_eval()).c_str());
+  if (job.stopped_early()) std::printf("stopped_early: true\n");
+  if (job.published_step() > 0) {
+    std::printf("published_step: %llu\n", static_cast<unsigned long long>(job.published_step()));
+  }
   if (!job.last_checkpoint().empty()) {
     std::printf("last_checkpoint: %s\n", job.last_checkpoint().c_str());
   }
@@ -111,6 +188,24 @@ bool NumberFlag(const Invocation& invocation, const char* name, Setter set, std:
   return true;
 }
 
+// Sets `dataset` from a local file (sent inline) or a path under the server's data root.
+bool SetDataset(const std::string& file, const std::string& path, const char* flag,
+                v1::Dataset* dataset, std::string* error) {
+  if (file.empty()) {
+    dataset->set_path(path);
+    return true;
+  }
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    *error = absl::StrCat("--", flag, "=", file, ": cannot open file");
+    return false;
+  }
+  std::stringstream contents;
+  contents << in.rdbuf();
+  dataset->set_inline_jsonl(contents.str());
+  return true;
+}
+
 // The CreateJobRequest of the command line; a usage message in *error on failure.
 bool BuildCreateRequest(const Invocation& invocation, v1::CreateJobRequest* request,
                         std::string* error) {
@@ -127,19 +222,43 @@ bool BuildCreateRequest(const Invocation& invocation, v1::CreateJobRequest* requ
         "under the server's data root)";
     return false;
   }
-  if (!file.empty()) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) {
-      *error = absl::StrCat("--dataset=", file, ": cannot open file");
-      return false;
-    }
-    std::stringstream contents;
-    contents << in.rdbuf();
-    request->mutable_dataset()->set_inline_jsonl(contents.str());
-  } else {
-    request->mutable_dataset()->set_path(path);
+  if (!SetDataset(file, path, "dataset", request->mutable_dataset(), error)) return false;
+  const std::string validation_file = invocation.Flag("validation", "");
+  const std::string validation_path = invocation.Flag("validation_path", "");
+  if (!validation_file.empty() && !validation_path.empty()) {
+    *error = "create: --validation and --validation_path exclude each other";
+    return false;
   }
+  if ((!validation_file.empty() || !validation_path.empty()) &&
+      !SetDataset(validation_file, validation_path, "validation", request->mutable_validation(),
+                  error)) {
+    return false;
+  }
+  request->set_base_adapter_id(invocation.Flag("base_adapter", ""));
   v1::Hyperparameters* hp = request->mutable_hyperparameters();
+  const std::string scheduler = invocation.Flag("lr_scheduler", "");
+  if (scheduler == "cosine") {
+    hp->set_lr_scheduler(v1::LR_SCHEDULER_COSINE);
+  } else if (scheduler == "linear") {
+    hp->set_lr_scheduler(v1::LR_SCHEDULER_LINEAR);
+  } else if (scheduler == "constant") {
+    hp->set_lr_scheduler(v1::LR_SCHEDULER_CONSTANT);
+  } else if (!scheduler.empty()) {
+    *error = absl::StrCat("--lr_scheduler=", scheduler, ": expected cosine, linear or constant");
+    return false;
+  }
+  const std::string overlong = invocation.Flag("overlong", "");
+  if (overlong == "error") {
+    hp->set_overlong_examples(v1::OVERLONG_EXAMPLES_ERROR);
+  } else if (overlong == "truncate") {
+    hp->set_overlong_examples(v1::OVERLONG_EXAMPLES_TRUNCATE);
+  } else if (overlong == "drop") {
+    hp->set_overlong_examples(v1::OVERLONG_EXAMPLES_DROP);
+  } else if (!overlong.empty()) {
+    *error = absl::StrCat("--overlong=", overlong, ": expected error, truncate or drop");
+    return false;
+  }
+  hp->set_train_on_inputs(invocation.BoolFlag("train_on_inputs"));
   if (!invocation.Flag("epochs", "").empty() && !invocation.Flag("max_steps", "").empty()) {
     *error = "create: --epochs and --max_steps exclude each other";
     return false;
@@ -150,7 +269,6 @@ bool BuildCreateRequest(const Invocation& invocation, v1::CreateJobRequest* requ
       hp->add_target_modules(std::string(t));
     }
   }
-  hp->set_lr_scheduler(invocation.Flag("lr_scheduler", ""));
   hp->set_use_rslora(invocation.BoolFlag("use_rslora"));
   return NumberFlag<uint32_t>(
              invocation, "rank", [&](uint32_t v) { hp->set_rank(v); }, error) &&
@@ -184,7 +302,19 @@ bool BuildCreateRequest(const Invocation& invocation, v1::CreateJobRequest* requ
          NumberFlag<float>(
              invocation, "warmup_ratio", [&](float v) { hp->set_warmup_ratio(v); }, error) &&
          NumberFlag<float>(
-             invocation, "min_lr_ratio", [&](float v) { hp->set_min_lr_ratio(v); }, error);
+             invocation, "min_lr_ratio", [&](float v) { hp->set_min_lr_ratio(v); }, error) &&
+         NumberFlag<uint32_t>(
+             invocation, "eval_every_steps", [&](uint32_t v) { hp->set_eval_every_steps(v); },
+             error) &&
+         NumberFlag<uint32_t>(
+             invocation, "early_stopping_patience",
+             [&](uint32_t v) { hp->set_early_stopping_patience(v); }, error) &&
+         NumberFlag<uint32_t>(
+             invocation, "keep_checkpoints", [&](uint32_t v) { hp->set_keep_checkpoints(v); },
+             error) &&
+         NumberFlag<float>(
+             invocation, "validation_split", [&](float v) { request->set_validation_split(v); },
+             error);
 }
 
 // Prints WatchJob's events until the stream ends; returns the exit code.
@@ -195,6 +325,11 @@ int Watch(const Invocation& invocation, v1::FineTuning::Stub& stub, const std::s
   }
   v1::WatchJobRequest request;
   request.set_job_id(job_id);
+  std::string error;
+  if (!NumberFlag<uint64_t>(
+          invocation, "after", [&](uint64_t v) { request.set_after_sequence(v); }, &error)) {
+    return Usage(error);
+  }
   std::unique_ptr<grpc::ClientReader<v1::JobEvent>> reader = stub.WatchJob(&context, request);
   const bool tty = ::isatty(::fileno(stdout)) != 0;
   bool bar_drawn = false;  // the cursor is at the end of a progress bar line
@@ -203,7 +338,6 @@ int Watch(const Invocation& invocation, v1::FineTuning::Stub& stub, const std::s
     bar_drawn = false;
   };
   v1::JobState last = v1::JOB_STATE_UNSPECIFIED;
-  std::string error;
   v1::JobEvent event;
   while (reader->Read(&event)) {
     if (event.has_state_change()) {
@@ -213,9 +347,12 @@ int Watch(const Invocation& invocation, v1::FineTuning::Stub& stub, const std::s
       if (!event.state_change().error().empty()) error = event.state_change().error();
     } else if (event.has_progress()) {
       const v1::TrainingProgress& p = event.progress();
-      const std::string stats =
+      std::string stats =
           absl::StrFormat("loss %.4f  lr %.3g  %.0f tok/s  eta %s", p.loss(), p.learning_rate(),
                           p.tokens_per_second(), FormatEta(p.eta()));
+      if (p.has_eval()) {
+        stats = absl::StrCat(stats, absl::StrFormat("  eval_loss %.4f", p.eval().loss()));
+      }
       if (tty) {
         const int filled =
             p.total_steps() == 0 ? 0 : static_cast<int>(kBarWidth * p.step() / p.total_steps());
@@ -249,12 +386,14 @@ int Watch(const Invocation& invocation, v1::FineTuning::Stub& stub, const std::s
 
 int RunJobs(const Invocation& invocation) {
   const std::vector<std::string>& args = invocation.positional;
-  const char* kExpected = "expected create, get ID, list, cancel ID or watch ID";
+  const char* kExpected =
+      "expected create, get ID, list, cancel ID, watch ID, events ID, checkpoints ID or publish "
+      "ID STEP ADAPTER_ID";
   if (args.empty()) return Usage(kExpected);
   const std::string& verb = args[0];
-  const size_t want = verb == "create" || verb == "list" ? 1 : 2;
-  if ((verb != "create" && verb != "get" && verb != "list" && verb != "cancel" &&
-       verb != "watch") ||
+  const size_t want = verb == "create" || verb == "list" ? 1 : verb == "publish" ? 4 : 2;
+  if ((verb != "create" && verb != "get" && verb != "list" && verb != "cancel" && verb != "watch" &&
+       verb != "events" && verb != "checkpoints" && verb != "publish") ||
       args.size() != want) {
     return Usage(kExpected);
   }
@@ -297,6 +436,54 @@ int RunJobs(const Invocation& invocation) {
     if (!status.ok()) return ReportRpcError(command.c_str(), status);
     std::printf("job_id: %s\nstate: %s\n", response.job().job_id().c_str(),
                 server::JobStateName(response.job().state()));
+  } else if (verb == "events") {
+    v1::ListJobEventsRequest request;
+    request.set_job_id(args[1]);
+    std::string error;
+    if (!NumberFlag<uint64_t>(
+            invocation, "after", [&](uint64_t v) { request.set_after_sequence(v); }, &error)) {
+      return Usage(error);
+    }
+    while (true) {
+      v1::ListJobEventsResponse response;
+      grpc::ClientContext page_context;
+      page_context.set_deadline(context.deadline());
+      AddToken(invocation, &page_context);
+      status = stub->ListJobEvents(&page_context, request, &response);
+      if (!status.ok()) return ReportRpcError(command.c_str(), status);
+      for (const v1::JobEvent& event : response.events()) {
+        std::printf("%llu\t%s\t%s\n", static_cast<unsigned long long>(event.sequence()),
+                    FormatTime(event.time()).c_str(), FormatEvent(event).c_str());
+        request.set_after_sequence(event.sequence());
+      }
+      if (!response.has_more()) break;
+    }
+  } else if (verb == "checkpoints") {
+    v1::ListJobCheckpointsRequest request;
+    request.set_job_id(args[1]);
+    v1::ListJobCheckpointsResponse response;
+    status = stub->ListJobCheckpoints(&context, request, &response);
+    if (!status.ok()) return ReportRpcError(command.c_str(), status);
+    for (const v1::CheckpointWritten& c : response.checkpoints()) {
+      std::printf(
+          "%llu\t%.4f\t%s\t%s\t%s%s\n", static_cast<unsigned long long>(c.step()), c.train_loss(),
+          c.has_eval() ? absl::StrFormat("%.4f", c.eval().loss()).c_str() : "-",
+          c.has_eval() ? absl::StrFormat("%.3f", c.eval().token_accuracy()).c_str() : "-",
+          c.path().c_str(), c.step() == response.best_step() && c.has_eval() ? "\tbest" : "");
+    }
+  } else if (verb == "publish") {
+    v1::PublishCheckpointRequest request;
+    request.set_job_id(args[1]);
+    uint64_t step = 0;
+    if (!absl::SimpleAtoi(args[2], &step))
+      return Usage(absl::StrCat("STEP ", args[2], ": expected a number"));
+    request.set_step(step);
+    request.set_adapter_id(args[3]);
+    v1::PublishCheckpointResponse response;
+    status = stub->PublishCheckpoint(&context, request, &response);
+    if (!status.ok()) return ReportRpcError(command.c_str(), status);
+    std::printf("adapter_id: %s\nadapter_source: %s\n", response.adapter_id().c_str(),
+                response.adapter_source().c_str());
   } else {
     v1::ListJobsRequest request;
     const std::string state = invocation.Flag("state", "");
@@ -316,11 +503,13 @@ int RunJobs(const Invocation& invocation) {
       status = stub->ListJobs(&page_context, request, &response);
       if (!status.ok()) return ReportRpcError(command.c_str(), status);
       for (const v1::Job& job : response.jobs()) {
-        std::printf("%s\t%s\t%s\t%llu/%llu\t%.4f\t%s\n", job.job_id().c_str(),
-                    server::JobStateName(job.state()), job.adapter_id().c_str(),
-                    static_cast<unsigned long long>(job.progress().step()),
-                    static_cast<unsigned long long>(job.progress().total_steps()),
-                    job.progress().loss(), FormatTime(job.create_time()).c_str());
+        std::printf(
+            "%s\t%s\t%s\t%llu/%llu\t%.4f\t%s\t%s\n", job.job_id().c_str(),
+            server::JobStateName(job.state()), job.adapter_id().c_str(),
+            static_cast<unsigned long long>(job.progress().step()),
+            static_cast<unsigned long long>(job.progress().total_steps()), job.progress().loss(),
+            job.has_last_eval() ? absl::StrFormat("%.4f", job.last_eval().loss()).c_str() : "-",
+            FormatTime(job.create_time()).c_str());
       }
       if (response.page().next_page_token().empty()) break;
       request.mutable_page()->set_page_token(response.page().next_page_token());

@@ -5,7 +5,12 @@
 //                  [--alpha=32] [--targets=all|q_proj,v_proj,...] [--batch_size=4]
 //                  [--grad_accum=1] [--max_seq_len=512] [--learning_rate=2e-4]
 //                  [--warmup_steps=0] [--lr_scheduler=cosine] [--dropout=0] [--seed=1]
-//                  [--threads=0]
+//                  [--threads=0] [--validation=FILE.jsonl | --validation_split=F]
+//                  [--eval_every_steps=N] [--early_stopping_patience=N]
+//                  [--checkpoint_dir=DIR] [--checkpoint_every_steps=50] [--keep_checkpoints=2]
+//                  [--train_on_inputs] [--overlong=error|truncate|drop]
+// The run is the daemon's (engine/finetune/training_run.h): evaluation on the validation set,
+// checkpoints (resumed from when --checkpoint_dir holds some), early stopping.
 // --tokens reads pre-tokenized examples {"tokens": [...], "target": [0/1...]} (what
 // --dump_tokens writes), so that another trainer can be fed identical tokens. --pack=N joins
 // every example's tokens into rows of exactly N tokens, all of them targets (benchmarks).
@@ -30,6 +35,7 @@
 #include "engine/finetune/data_order.h"
 #include "engine/finetune/dataset.h"
 #include "engine/finetune/lora_trainer.h"
+#include "engine/finetune/training_run.h"
 #include "engine/model/model_weights.h"
 #include "nlohmann/json.hpp"
 
@@ -57,8 +63,17 @@ ABSL_FLAG(int32_t, threads, 0, "LibTorch threads; 0 = LibTorch's default");
 ABSL_FLAG(std::string, recompute, "auto",
           "recompute layer activations in backward (true: less memory), keep them (false: "
           "faster), or keep them when they fit --activation_memory_mb (auto)");
-ABSL_FLAG(int64_t, activation_memory_mb, 4096,
+ABSL_FLAG(int64_t, activation_memory_mb, lorad::finetune::kDefaultActivationBudgetMb,
           "with --recompute=auto, most MiB of activations kept for backward");
+ABSL_FLAG(std::string, validation, "", "JSONL validation set (same shapes as --dataset)");
+ABSL_FLAG(double, validation_split, 0.0, "hold out this fraction of --dataset for evaluation");
+ABSL_FLAG(int64_t, eval_every_steps, 0, "evaluate every N steps (0: at checkpoints and the end)");
+ABSL_FLAG(int32_t, early_stopping_patience, 0, "stop after N evaluations without improvement");
+ABSL_FLAG(std::string, checkpoint_dir, "", "write resumable checkpoints here (resume from them)");
+ABSL_FLAG(int64_t, checkpoint_every_steps, 50, "checkpoint interval with --checkpoint_dir");
+ABSL_FLAG(int32_t, keep_checkpoints, 2, "checkpoints kept besides the newest");
+ABSL_FLAG(bool, train_on_inputs, false, "loss on prompts and user turns too");
+ABSL_FLAG(std::string, overlong, "error", "examples over --max_seq_len: error, truncate or drop");
 
 namespace {
 
@@ -170,19 +185,41 @@ int main(int argc, char** argv) {
     return Fail(2, s.ToString());
   }
 
-  absl::StatusOr<std::vector<TrainExample>> data;
-  if (!absl::GetFlag(FLAGS_tokens).empty()) {
-    data = ReadTokens(absl::GetFlag(FLAGS_tokens));
-  } else {
-    auto text = ReadFile(absl::GetFlag(FLAGS_dataset));
-    if (!text.ok()) return Fail(2, text.status().ToString());
-    lorad::finetune::DatasetLimits limits;
-    limits.max_bytes = int64_t{1} << 30;
-    limits.max_seq_len = absl::GetFlag(FLAGS_pack) > 0 ? (*engine)->max_context() : c.max_seq_len;
-    data = lorad::finetune::ParseJsonlDataset(*text, (*engine)->tokenizer(),
-                                              (*engine)->chat_template(), limits);
+  lorad::finetune::DatasetOptions dataset_options;
+  dataset_options.max_bytes = int64_t{1} << 30;
+  dataset_options.max_seq_len =
+      absl::GetFlag(FLAGS_pack) > 0 ? (*engine)->max_context() : c.max_seq_len;
+  dataset_options.train_on_inputs = absl::GetFlag(FLAGS_train_on_inputs);
+  if (auto s = lorad::finetune::ParseOverlongPolicy(absl::GetFlag(FLAGS_overlong),
+                                                    &dataset_options.overlong);
+      !s.ok()) {
+    return Fail(2, s.ToString());
   }
+  auto parse = [&](const std::string& path) -> absl::StatusOr<std::vector<TrainExample>> {
+    auto text = ReadFile(path);
+    if (!text.ok()) return text.status();
+    auto parsed = lorad::finetune::ParseJsonlDataset(*text, (*engine)->tokenizer(),
+                                                     (*engine)->chat_template(), dataset_options);
+    if (!parsed.ok()) return parsed.status();
+    if (parsed->truncated + parsed->dropped > 0) {
+      std::printf("%s: %lld examples truncated, %lld dropped\n", path.c_str(),
+                  static_cast<long long>(parsed->truncated),
+                  static_cast<long long>(parsed->dropped));
+    }
+    return std::move(parsed->examples);
+  };
+  absl::StatusOr<std::vector<TrainExample>> data = !absl::GetFlag(FLAGS_tokens).empty()
+                                                       ? ReadTokens(absl::GetFlag(FLAGS_tokens))
+                                                       : parse(absl::GetFlag(FLAGS_dataset));
   if (!data.ok()) return Fail(2, data.status().ToString());
+  std::vector<TrainExample> eval;
+  if (!absl::GetFlag(FLAGS_validation).empty()) {
+    auto parsed = parse(absl::GetFlag(FLAGS_validation));
+    if (!parsed.ok()) return Fail(2, parsed.status().ToString());
+    eval = *std::move(parsed);
+  } else if (absl::GetFlag(FLAGS_validation_split) > 0) {
+    eval = lorad::finetune::SplitValidation(&*data, absl::GetFlag(FLAGS_validation_split), c.seed);
+  }
   if (absl::GetFlag(FLAGS_pack) > 0) *data = Pack(*data, absl::GetFlag(FLAGS_pack));
   if (data->empty()) return Fail(2, "no examples");
   const int64_t per_step = int64_t{c.batch_size} * c.grad_accum;
@@ -204,48 +241,81 @@ int main(int argc, char** argv) {
       }
     }
   }
-  size_t longest = 0;
-  for (const TrainExample& e : *data) longest = std::max(longest, e.tokens.size());
-  c.recompute_activations = lorad::finetune::ShouldRecompute(
-      recompute, (*engine)->spec(), c.batch_size, static_cast<int64_t>(longest),
-      absl::GetFlag(FLAGS_activation_memory_mb) << 20);
-  const int64_t num_examples = static_cast<int64_t>(data->size());
-  auto trainer =
-      lorad::finetune::LoraTrainer::Create((*engine)->weights(), c, *std::move(data), nullptr);
-  if (!trainer.ok()) return Fail(2, trainer.status().ToString());
-  std::printf("examples %lld, steps %lld, rank %d, %zu targets, activations %s\n",
-              static_cast<long long>(num_examples), static_cast<long long>(c.total_steps), c.rank,
+  auto plan = lorad::finetune::PlanActivations(recompute, (*engine)->spec(), c, *data,
+                                               absl::GetFlag(FLAGS_activation_memory_mb) << 20);
+  if (!plan.ok()) return Fail(2, plan.status().ToString());
+  c.recompute_activations = plan->recompute;
+  if (auto s = lorad::finetune::ValidateTrainConfig(c, (*engine)->max_context()); !s.ok()) {
+    return Fail(2, s.ToString());
+  }
+  std::printf("examples %zu (+%zu held out), steps %lld, rank %d, %zu targets, activations %s\n",
+              data->size(), eval.size(), static_cast<long long>(c.total_steps), c.rank,
               c.targets.size(), c.recompute_activations ? "recomputed" : "kept");
-  double tokens_after_first = 0, seconds_after_first = 0;
-  std::vector<float> losses;
-  for (int64_t i = 0; i < c.total_steps; ++i) {
-    auto r = (*trainer)->Step();
-    if (!r.ok()) return Fail(1, r.status().ToString());
-    std::printf("step %lld/%lld loss %.4f lr %.3g grad_norm %.3f tokens %lld %.1f tok/s\n",
-                static_cast<long long>(r->step), static_cast<long long>(c.total_steps), r->loss,
-                r->learning_rate, r->grad_norm, static_cast<long long>(r->tokens),
-                r->tokens / r->seconds);
-    std::fflush(stdout);
-    losses.push_back(r->loss);
-    if (i > 0 || c.total_steps == 1) {
-      tokens_after_first += r->tokens;
-      seconds_after_first += r->seconds;
+
+  // Prints each step and collects the throughput of the steps after the first.
+  class PrintingListener final : public lorad::finetune::TrainingRunListener {
+   public:
+    explicit PrintingListener(int64_t total) : total_(total) {}
+    void OnProgress(const lorad::finetune::RunProgress& p) override {
+      const lorad::finetune::StepResult& r = p.step;
+      std::printf("step %lld/%lld loss %.4f lr %.3g grad_norm %.3f tokens %lld %.1f tok/s",
+                  static_cast<long long>(r.step), static_cast<long long>(total_), r.loss,
+                  r.learning_rate, r.grad_norm, static_cast<long long>(r.tokens),
+                  r.tokens / r.seconds);
+      if (p.eval.has_value()) {
+        std::printf(" eval_loss %.4f eval_accuracy %.3f", p.eval->loss, p.eval->token_accuracy);
+        eval_losses.push_back(p.eval->loss);
+      }
+      std::printf("\n");
+      std::fflush(stdout);
+      losses.push_back(r.loss);
+      if (++seen_ > 1 || total_ == 1) {
+        tokens_after_first += static_cast<double>(r.tokens);
+        seconds_after_first += r.seconds;
+      }
     }
+    void OnCheckpoint(const lorad::finetune::CheckpointRecord& record) override {
+      std::printf("checkpoint step %lld %s\n", static_cast<long long>(record.step),
+                  record.dir.c_str());
+    }
+    std::vector<float> losses, eval_losses;
+    double tokens_after_first = 0, seconds_after_first = 0;
+
+   private:
+    const int64_t total_;
+    int64_t seen_ = 0;
+  } listener(c.total_steps);
+
+  lorad::finetune::TrainingRunOptions run;
+  run.checkpoints_dir = absl::GetFlag(FLAGS_checkpoint_dir);
+  run.checkpoint_every_steps = absl::GetFlag(FLAGS_checkpoint_every_steps);
+  run.keep_checkpoints = absl::GetFlag(FLAGS_keep_checkpoints);
+  run.eval_every_steps = absl::GetFlag(FLAGS_eval_every_steps);
+  run.early_stopping_patience = absl::GetFlag(FLAGS_early_stopping_patience);
+  lorad::finetune::TrainingRunResult result = lorad::finetune::RunTraining(
+      (*engine)->weights(), c, *std::move(data), std::move(eval), nullptr, run, &listener);
+  if (result.outcome == lorad::finetune::TrainingRunResult::Outcome::kFailed ||
+      result.outcome == lorad::finetune::TrainingRunResult::Outcome::kInterrupted) {
+    return Fail(1, result.error.ToString());
   }
   if (!absl::GetFlag(FLAGS_out).empty()) {
     std::filesystem::create_directories(absl::GetFlag(FLAGS_out));
-    auto s = lorad::finetune::WritePeftAdapter(absl::GetFlag(FLAGS_out), (*trainer)->Lora(),
+    auto s = lorad::finetune::WritePeftAdapter(absl::GetFlag(FLAGS_out), result.trainer->Lora(),
                                                (*engine)->spec(), (*engine)->spec().name);
     if (!s.ok()) return Fail(1, s.ToString());
   }
   struct rusage usage {};
   getrusage(RUSAGE_SELF, &usage);
-  std::printf("%s\n", nlohmann::json{{"tokens_per_second",
-                                      tokens_after_first / std::max(1e-9, seconds_after_first)},
-                                     {"peak_rss_mb", usage.ru_maxrss / 1024.0},
-                                     {"steps", c.total_steps},
-                                     {"losses", losses}}
-                          .dump()
-                          .c_str());
+  nlohmann::json summary = {
+      {"tokens_per_second",
+       listener.tokens_after_first / std::max(1e-9, listener.seconds_after_first)},
+      {"peak_rss_mb", usage.ru_maxrss / 1024.0},
+      {"steps", result.trainer->step()},
+      {"stopped_early",
+       result.outcome == lorad::finetune::TrainingRunResult::Outcome::kStoppedEarly},
+      {"losses", listener.losses}};
+  if (!listener.eval_losses.empty()) summary["eval_losses"] = listener.eval_losses;
+  if (result.best_step.has_value()) summary["best_step"] = *result.best_step;
+  std::printf("%s\n", summary.dump().c_str());
   return 0;
 }

@@ -76,26 +76,32 @@ absl::Status BuildText(const json& row, const Tokenizer& tok, int64_t line, Trai
   return absl::OkStatus();
 }
 
-absl::Status BuildPromptCompletion(const json& row, const Tokenizer& tok, int64_t line,
-                                   TrainExample* ex) {
+absl::Status BuildPromptCompletion(const json& row, const Tokenizer& tok, bool train_on_inputs,
+                                   int64_t line, TrainExample* ex) {
   LORAD_ASSIGN_OR_RETURN(std::string prompt, StringField(row, "prompt", line));
   LORAD_ASSIGN_OR_RETURN(std::string completion, StringField(row, "completion", line));
   if (prompt.empty()) return LineError(line, "\"prompt\" is empty");
   if (completion.empty()) return LineError(line, "\"completion\" is empty");
   // The prompt as Generate tokenizes a prompt; the completion as the text the model continues
   // with, then end-of-sequence so that the adapter learns to stop.
-  LORAD_RETURN_IF_ERROR(Append(tok, prompt, true, true, false, line, "\"prompt\"", ex));
+  LORAD_RETURN_IF_ERROR(Append(tok, prompt, true, true, train_on_inputs, line, "\"prompt\"", ex));
   LORAD_RETURN_IF_ERROR(Append(tok, completion, false, false, true, line, "\"completion\"", ex));
   AppendEos(tok, ex);
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<ChatMessage>> Messages(const json& row, int64_t line) {
+// A conversation and, per message, whether its tokens are trained on (OpenAI's "weight").
+struct Conversation {
+  std::vector<ChatMessage> messages;
+  std::vector<bool> trained;  // assistant turns: weight != 0; others: false
+};
+
+absl::StatusOr<Conversation> Messages(const json& row, int64_t line) {
   const json& list = row.at("messages");
   if (!list.is_array() || list.empty()) {
     return LineError(line, "\"messages\" must be a non-empty array");
   }
-  std::vector<ChatMessage> out;
+  Conversation out;
   for (size_t i = 0; i < list.size(); ++i) {
     const json& m = list[i];
     const std::string where = absl::StrCat("messages[", i, "]");
@@ -113,7 +119,18 @@ absl::StatusOr<std::vector<ChatMessage>> Messages(const json& row, int64_t line)
       return LineError(
           line, absl::StrCat(where, ".role \"", msg.role, "\": must be system, user or assistant"));
     }
-    out.push_back(std::move(msg));
+    bool trained = msg.role == "assistant";
+    if (auto weight = m.find("weight"); weight != m.end()) {
+      if (!weight->is_number() || (*weight != 0 && *weight != 1)) {
+        return LineError(line, absl::StrCat(where, ".weight must be 0 or 1"));
+      }
+      if (msg.role != "assistant") {
+        return LineError(line, absl::StrCat(where, ".weight is only allowed on assistant turns"));
+      }
+      trained = *weight == 1;
+    }
+    out.messages.push_back(std::move(msg));
+    out.trained.push_back(trained);
   }
   return out;
 }
@@ -130,11 +147,13 @@ absl::StatusOr<std::string> Render(const ChatTemplate& tmpl, const std::vector<C
 
 // The conversation rendered with the chat template, cut at turn boundaries: text up to each
 // assistant turn (with the generation prompt, as inference renders it) is context, the
-// assistant's content and closing tag are targets. Pieces are tokenized separately, which is
-// how inference tokenizes a prompt that the model then continues.
+// assistant's content and closing tag are targets (unless its weight is 0). Pieces are tokenized
+// separately, which is how inference tokenizes a prompt that the model then continues. With
+// `train_on_inputs` every piece is a target.
 absl::Status BuildMessages(const json& row, const Tokenizer& tok, const ChatTemplate& tmpl,
-                           int64_t line, TrainExample* ex) {
-  LORAD_ASSIGN_OR_RETURN(std::vector<ChatMessage> messages, Messages(row, line));
+                           bool train_on_inputs, int64_t line, TrainExample* ex) {
+  LORAD_ASSIGN_OR_RETURN(Conversation conversation, Messages(row, line));
+  const std::vector<ChatMessage>& messages = conversation.messages;
   std::string done;  // text already appended
   bool any_assistant = false;
   for (size_t i = 0; i < messages.size(); ++i) {
@@ -149,10 +168,10 @@ absl::Status BuildMessages(const json& row, const Tokenizer& tok, const ChatTemp
     if (prefix.compare(0, done.size(), done) != 0 || full.compare(0, prefix.size(), prefix) != 0) {
       return LineError(line, "the chat template does not render this conversation turn by turn");
     }
-    LORAD_RETURN_IF_ERROR(
-        Append(tok, prefix.substr(done.size()), done.empty(), true, false, line, "messages", ex));
-    LORAD_RETURN_IF_ERROR(
-        Append(tok, full.substr(prefix.size()), false, true, true, line, "messages", ex));
+    LORAD_RETURN_IF_ERROR(Append(tok, prefix.substr(done.size()), done.empty(), true,
+                                 train_on_inputs, line, "messages", ex));
+    LORAD_RETURN_IF_ERROR(Append(tok, full.substr(prefix.size()), false, true,
+                                 train_on_inputs || conversation.trained[i], line, "messages", ex));
     done = std::move(full);
     any_assistant = true;
   }
@@ -160,17 +179,40 @@ absl::Status BuildMessages(const json& row, const Tokenizer& tok, const ChatTemp
   return absl::OkStatus();
 }
 
+int64_t CountTargets(const TrainExample& ex) {
+  int64_t targets = 0;
+  for (uint8_t t : ex.target) targets += t;
+  return targets;
+}
+
+constexpr const char* kOverlongNames[] = {"error", "truncate", "drop"};
+
 }  // namespace
 
-absl::StatusOr<std::vector<TrainExample>> ParseJsonlDataset(std::string_view jsonl,
-                                                            const Tokenizer& tokenizer,
-                                                            const ChatTemplate& chat_template,
-                                                            const DatasetLimits& limits) {
+absl::Status ParseOverlongPolicy(std::string_view name, OverlongPolicy* out) {
+  for (int i = 0; i < 3; ++i) {
+    if (name == kOverlongNames[i]) {
+      *out = static_cast<OverlongPolicy>(i);
+      return absl::OkStatus();
+    }
+  }
+  return absl::InvalidArgumentError(absl::StrCat("unknown over-long policy '", std::string(name),
+                                                 "' (expected error, truncate or drop)"));
+}
+
+const char* OverlongPolicyName(OverlongPolicy policy) {
+  return kOverlongNames[static_cast<int>(policy)];
+}
+
+absl::StatusOr<ParsedDataset> ParseJsonlDataset(std::string_view jsonl, const Tokenizer& tokenizer,
+                                                const ChatTemplate& chat_template,
+                                                const DatasetOptions& limits) {
   if (static_cast<int64_t>(jsonl.size()) > limits.max_bytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("dataset is ", jsonl.size(), " bytes; the limit is ", limits.max_bytes));
   }
-  std::vector<TrainExample> out;
+  ParsedDataset parsed;
+  std::vector<TrainExample>& out = parsed.examples;
   std::optional<Shape> shape;
   int64_t line = 0;
   size_t pos = 0;
@@ -201,24 +243,46 @@ absl::StatusOr<std::vector<TrainExample>> ParseJsonlDataset(std::string_view jso
         LORAD_RETURN_IF_ERROR(BuildText(row, tokenizer, line, &ex));
         break;
       case Shape::kPromptCompletion:
-        LORAD_RETURN_IF_ERROR(BuildPromptCompletion(row, tokenizer, line, &ex));
+        LORAD_RETURN_IF_ERROR(
+            BuildPromptCompletion(row, tokenizer, limits.train_on_inputs, line, &ex));
         break;
       case Shape::kMessages:
-        LORAD_RETURN_IF_ERROR(BuildMessages(row, tokenizer, chat_template, line, &ex));
+        LORAD_RETURN_IF_ERROR(
+            BuildMessages(row, tokenizer, chat_template, limits.train_on_inputs, line, &ex));
         break;
     }
-    if (static_cast<int64_t>(ex.tokens.size()) > limits.max_seq_len) {
-      return LineError(
-          line, absl::StrCat(ex.tokens.size(), " tokens; max_seq_len is ", limits.max_seq_len));
-    }
     if (!ex.target.empty()) ex.target[0] = 0;  // the first token has nothing to predict it
-    int64_t targets = 0;
-    for (uint8_t t : ex.target) targets += t;
-    if (targets == 0) return LineError(line, "no tokens to learn (too short)");
+    if (CountTargets(ex) == 0) return LineError(line, "no tokens to learn (too short)");
+    if (static_cast<int64_t>(ex.tokens.size()) > limits.max_seq_len) {
+      switch (limits.overlong) {
+        case OverlongPolicy::kError:
+          return LineError(
+              line, absl::StrCat(ex.tokens.size(), " tokens; max_seq_len is ", limits.max_seq_len,
+                                 " (or set truncation to truncate or drop)"));
+        case OverlongPolicy::kDrop:
+          ++parsed.dropped;
+          continue;
+        case OverlongPolicy::kTruncate:
+          ex.tokens.resize(limits.max_seq_len);
+          ex.target.resize(limits.max_seq_len);
+          if (CountTargets(ex) == 0) {
+            ++parsed.dropped;
+            continue;
+          }
+          ++parsed.truncated;
+          break;
+      }
+    }
     out.push_back(std::move(ex));
   }
-  if (out.empty()) return absl::InvalidArgumentError("dataset is empty: no JSONL lines");
-  return out;
+  if (out.empty()) {
+    return absl::InvalidArgumentError(parsed.dropped > 0
+                                          ? absl::StrCat("dataset is empty: all ", parsed.dropped,
+                                                         " examples are longer than max_seq_len (",
+                                                         limits.max_seq_len, ")")
+                                          : std::string("dataset is empty: no JSONL lines"));
+  }
+  return parsed;
 }
 
 }  // namespace lorad::finetune

@@ -218,15 +218,28 @@ int64_t LoraTrainer::step() const { return impl_->step; }
 const LoraTrainConfig& LoraTrainer::config() const { return impl_->config; }
 int64_t LoraTrainer::num_examples() const { return static_cast<int64_t>(impl_->dataset.size()); }
 
-absl::StatusOr<float> LoraTrainer::EvaluateLoss(const std::vector<TrainExample>& examples) {
+absl::StatusOr<EvalResult> LoraTrainer::Evaluate(const std::vector<TrainExample>& examples) {
+  Impl& im = *impl_;
   std::vector<const TrainExample*> ptrs;
   for (const TrainExample& e : examples) ptrs.push_back(&e);
-  double sum = 0.0;
-  LORAD_RETURN_IF_ERROR(impl_->Guarded("evaluating loss", [&] {
-    torch::NoGradGuard no_grad;
-    sum = impl_->LossSum(ptrs, /*train=*/false, /*backward=*/false, 1.0);
+  double loss = 0.0;
+  int64_t correct = 0;
+  LORAD_RETURN_IF_ERROR(im.Guarded("evaluating", [&] {
+    for (size_t i = 0; i < ptrs.size(); i += im.config.batch_size) {
+      std::vector<const TrainExample*> micro(
+          ptrs.begin() + i, ptrs.begin() + std::min(ptrs.size(), i + im.config.batch_size));
+      auto [tokens, target] = Pack(micro);
+      const TorchLlama::EvalSums sums = im.model.Evaluate(tokens, target, im.lora);
+      loss += sums.loss;
+      correct += sums.correct;
+    }
   }));
-  return static_cast<float>(sum / std::max<int64_t>(1, Targets(ptrs)));
+  EvalResult r;
+  r.target_tokens = Targets(ptrs);
+  const double n = static_cast<double>(std::max<int64_t>(1, r.target_tokens));
+  r.loss = static_cast<float>(loss / n);
+  r.token_accuracy = static_cast<float>(static_cast<double>(correct) / n);
+  return r;
 }
 
 TrainedLora LoraTrainer::Lora() const {

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -38,6 +39,13 @@ struct StepResult {
   double seconds = 0.0;        // wall time of the step
 };
 
+// What an evaluation measured.
+struct EvalResult {
+  float loss = 0.0f;            // mean cross-entropy over the target tokens (nats)
+  float token_accuracy = 0.0f;  // fraction of target tokens that are the argmax prediction
+  int64_t target_tokens = 0;
+};
+
 class LoraTrainer {
  public:
   // `dataset` is not empty; config is valid for `base` (ValidateTrainConfig). `gate` may be
@@ -58,9 +66,10 @@ class LoraTrainer {
   const LoraTrainConfig& config() const;
   int64_t num_examples() const;
 
-  // The loss of `examples` under the current parameters, without dropout and without
-  // changing any state (evaluation / tests).
-  absl::StatusOr<float> EvaluateLoss(const std::vector<TrainExample>& examples);
+  // The mean loss and token accuracy of `examples` under the current parameters, without
+  // dropout and without changing any state (evaluation sets, tests). Micro-batches of
+  // batch_size; recompute does not apply (nothing is kept for backward).
+  absl::StatusOr<EvalResult> Evaluate(const std::vector<TrainExample>& examples);
 
   // The current LoRA parameters, fp32, in the engine's row order.
   TrainedLora Lora() const;
@@ -71,8 +80,11 @@ class LoraTrainer {
   absl::StatusOr<TrainedLora> Gradients(const std::vector<TrainExample>& examples);
 
   // Writes a checkpoint directory atomically (a temporary sibling, fsync, rename): the adapter
-  // in PEFT format plus optimizer and trainer state. `dir` must not exist.
-  absl::Status SaveCheckpoint(const std::string& dir) const;
+  // in PEFT format plus optimizer and trainer state, and `extra_files` (name, contents) beside
+  // them (the run's record, checkpoint_records.h). `dir` must not exist.
+  absl::Status SaveCheckpoint(
+      const std::string& dir,
+      const std::vector<std::pair<std::string, std::string>>& extra_files = {}) const;
   // Restores parameters, optimizer state and step from a SaveCheckpoint directory written by a
   // trainer with the same config and dataset (INVALID_ARGUMENT otherwise).
   absl::Status RestoreCheckpoint(const std::string& dir);

@@ -1,7 +1,7 @@
 // LoraTrainer::SaveCheckpoint / RestoreCheckpoint. A checkpoint directory holds the adapter as
 // PEFT files (adapter_config.json, adapter_model.safetensors: servable as is), the AdamW state
-// (optimizer.pt, LibTorch serialization) and trainer_state.json (step and the identity of the
-// run: seed, rank, targets, dataset size, total steps).
+// (optimizer.pt, LibTorch serialization), trainer_state.json (step and the identity of the
+// run: seed, rank, targets, dataset size, total steps) and the caller's extra files.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -52,7 +52,9 @@ nlohmann::json Identity(const LoraTrainConfig& c, int64_t num_examples) {
 
 }  // namespace
 
-absl::Status LoraTrainer::SaveCheckpoint(const std::string& dir) const {
+absl::Status LoraTrainer::SaveCheckpoint(
+    const std::string& dir,
+    const std::vector<std::pair<std::string, std::string>>& extra_files) const {
   const Impl& im = *impl_;
   std::error_code ec;
   if (fs::exists(dir, ec)) {
@@ -72,6 +74,9 @@ absl::Status LoraTrainer::SaveCheckpoint(const std::string& dir) const {
     nlohmann::json state = {{"step", im.step}, {"run", Identity(im.config, im.dataset.size())}};
     LORAD_RETURN_IF_ERROR(
         WriteFileAtomically(absl::StrCat(tmp, "/", kStateFile), {state.dump(2) + "\n"}));
+    for (const auto& [name, contents] : extra_files) {
+      LORAD_RETURN_IF_ERROR(WriteFileAtomically(absl::StrCat(tmp, "/", name), {contents}));
+    }
     LORAD_RETURN_IF_ERROR(FsyncPath(tmp, true));
     if (std::rename(tmp.c_str(), dir.c_str()) != 0) {
       return absl::InternalError(absl::StrCat("cannot rename ", tmp, " to ", dir));

@@ -212,9 +212,11 @@ struct FusedHeadFn : public torch::autograd::Function<FusedHeadFn> {
 
 }  // namespace
 
-torch::Tensor TorchLlama::LossSum(const torch::Tensor& tokens, const torch::Tensor& target,
-                                  const LoraParamSet& lora, bool train, uint64_t dropout_seed,
-                                  bool recompute) {
+std::pair<torch::Tensor, torch::Tensor> TorchLlama::TargetHidden(const torch::Tensor& tokens,
+                                                                 const torch::Tensor& target,
+                                                                 const LoraParamSet& lora,
+                                                                 bool train, uint64_t dropout_seed,
+                                                                 bool recompute) {
   const ModelSpec& s = w_.spec;
   auto pass = std::make_unique<Pass>();
   pass->batch = tokens.size(0);
@@ -252,8 +254,34 @@ torch::Tensor TorchLlama::LossSum(const torch::Tensor& tokens, const torch::Tens
   // Logits only where a next token is a target: position t - 1 predicts token t.
   const torch::Tensor target_idx = target.reshape({n}).nonzero().squeeze(1);  // indices t
   const torch::Tensor labels = tokens.reshape({n}).index_select(0, target_idx);
-  const torch::Tensor hidden = x.index_select(0, target_idx - 1);
+  return {x.index_select(0, target_idx - 1), labels};
+}
+
+torch::Tensor TorchLlama::LossSum(const torch::Tensor& tokens, const torch::Tensor& target,
+                                  const LoraParamSet& lora, bool train, uint64_t dropout_seed,
+                                  bool recompute) {
+  auto [hidden, labels] = TargetHidden(tokens, target, lora, train, dropout_seed, recompute);
   return FusedHeadFn::apply(hidden, labels, reinterpret_cast<int64_t>(this));
+}
+
+TorchLlama::EvalSums TorchLlama::Evaluate(const torch::Tensor& tokens, const torch::Tensor& target,
+                                          const LoraParamSet& lora) {
+  torch::NoGradGuard no_grad;
+  auto [hidden, labels] = TargetHidden(tokens, target, lora, /*train=*/false, 0, false);
+  EvalSums sums;
+  const torch::Tensor head = HeadWeight();
+  for (int64_t r = 0; r < hidden.size(0); r += kHeadChunkRows) {
+    const int64_t rows = std::min(kHeadChunkRows, hidden.size(0) - r);
+    const torch::Tensor y = labels.narrow(0, r, rows);
+    const torch::Tensor logits =
+        FrozenLinear(RmsNorm(hidden.narrow(0, r, rows), output_norm_), head, gate_);
+    sums.loss +=
+        torch::nn::functional::cross_entropy(
+            logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+            .item<double>();
+    sums.correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+  }
+  return sums;
 }
 
 }  // namespace lorad::finetune

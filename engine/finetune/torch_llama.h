@@ -7,6 +7,7 @@
 
 #include <array>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "engine/base/lora_weights.h"
@@ -46,6 +47,15 @@ class TorchLlama {
                         const LoraParamSet& lora, bool train, uint64_t dropout_seed,
                         bool recompute);
 
+  // The same sums without gradients or dropout, plus how many target tokens are the head's
+  // argmax (token accuracy). Runs the head in row chunks like LossSum.
+  struct EvalSums {
+    double loss = 0.0;
+    int64_t correct = 0;
+  };
+  EvalSums Evaluate(const torch::Tensor& tokens, const torch::Tensor& target,
+                    const LoraParamSet& lora);
+
   // What one layer call needs besides its input (kept alive until backward has run).
   struct Pass {
     int64_t batch = 0, len = 0;
@@ -64,6 +74,11 @@ class TorchLlama {
                             const torch::Tensor& head);
 
  private:
+  // The final hidden state before every target token [targets, hidden] and the target ids.
+  std::pair<torch::Tensor, torch::Tensor> TargetHidden(const torch::Tensor& tokens,
+                                                       const torch::Tensor& target,
+                                                       const LoraParamSet& lora, bool train,
+                                                       uint64_t dropout_seed, bool recompute);
   torch::Tensor Embed(const torch::Tensor& tokens);
   // x [n, in] -> [n, out]: the frozen projection plus its LoRA delta.
   torch::Tensor Project(const torch::Tensor& x, const WeightMatrix& w, const LoraParam& lora,

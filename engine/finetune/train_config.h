@@ -98,6 +98,10 @@ int64_t KeptActivationBytes(const ModelSpec& spec, int64_t batch, int64_t len);
 // input, plus one layer's KeptActivationBytes share while it runs backward.
 int64_t RecomputedActivationBytes(const ModelSpec& spec, int64_t batch, int64_t len);
 
+// The default activation budget of a run (the daemon's --train_activation_memory_mb and
+// lorad-finetune's --activation_memory_mb), MiB.
+inline constexpr int32_t kDefaultActivationBudgetMb = 4096;
+
 // kAuto: recompute when KeptActivationBytes(spec, batch, len) exceeds `budget_bytes`.
 bool ShouldRecompute(RecomputePolicy policy, const ModelSpec& spec, int64_t batch, int64_t len,
                      int64_t budget_bytes);

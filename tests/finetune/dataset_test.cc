@@ -31,10 +31,16 @@ class DatasetTest : public ::testing::Test {
   absl::StatusOr<std::vector<TrainExample>> Parse(const std::string& jsonl,
                                                   int32_t max_seq_len = 256,
                                                   int64_t max_bytes = 1 << 20) {
-    DatasetLimits limits;
-    limits.max_seq_len = max_seq_len;
-    limits.max_bytes = max_bytes;
-    return ParseJsonlDataset(jsonl, *tokenizer_, chat_, limits);
+    DatasetOptions options;
+    options.max_seq_len = max_seq_len;
+    options.max_bytes = max_bytes;
+    absl::StatusOr<ParsedDataset> parsed = ParseWith(jsonl, options);
+    if (!parsed.ok()) return parsed.status();
+    return std::move(parsed->examples);
+  }
+
+  absl::StatusOr<ParsedDataset> ParseWith(const std::string& jsonl, const DatasetOptions& options) {
+    return ParseJsonlDataset(jsonl, *tokenizer_, chat_, options);
   }
 
   std::vector<int32_t> Encode(const std::string& text, bool add_special, bool parse_special) {
@@ -90,6 +96,103 @@ TEST_F(DatasetTest, MessagesTrainOnAssistantTurnsAsTheChatTemplateRendersThem) {
   EXPECT_EQ(tokenizer_->Decode(e.tokens), full);
   EXPECT_EQ(e.tokens, Encode(full, true, true));
   EXPECT_EQ(Targets(e), "hello<|im_end|>\nciao<|im_end|>\n");
+}
+
+TEST_F(DatasetTest, PerMessageWeightsChooseWhichAssistantTurnsCount) {
+  const std::string conversation =
+      R"({"messages": [{"role": "user", "content": "hi"}, )"
+      R"({"role": "assistant", "content": "hello", "weight": 0}, {"role": "user", "content": "bye"}, )"
+      R"({"role": "assistant", "content": "ciao", "weight": 1}]})";
+  auto ds = Parse(conversation);
+  ASSERT_TRUE(ds.ok()) << ds.status();
+  EXPECT_EQ(Targets((*ds)[0]), "ciao<|im_end|>\n");
+  // The same conversation without weights trains on both turns: the weights changed the mask,
+  // not the tokens.
+  auto unweighted = Parse(
+      R"({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}, )"
+      R"({"role": "user", "content": "bye"}, {"role": "assistant", "content": "ciao"}]})");
+  ASSERT_TRUE(unweighted.ok());
+  EXPECT_EQ((*unweighted)[0].tokens, (*ds)[0].tokens);
+  EXPECT_EQ(Targets((*unweighted)[0]), "hello<|im_end|>\nciao<|im_end|>\n");
+  // Every turn weighted 0: nothing to learn.
+  auto none = Parse(R"({"messages": [{"role": "user", "content": "hi"}, )"
+                    R"({"role": "assistant", "content": "hello", "weight": 0}]})");
+  ASSERT_FALSE(none.ok());
+  EXPECT_THAT(std::string(none.status().message()), ::testing::HasSubstr("line 1"));
+  for (
+      const char* bad :
+      {R"({"messages": [{"role": "user", "content": "hi", "weight": 1}, {"role": "assistant", "content": "x"}]})",
+       R"({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x", "weight": 0.5}]})",
+       R"({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x", "weight": "1"}]})"}) {
+    auto result = Parse(bad);
+    ASSERT_FALSE(result.ok()) << bad;
+    EXPECT_THAT(std::string(result.status().message()), ::testing::HasSubstr(".weight")) << bad;
+  }
+}
+
+TEST_F(DatasetTest, TrainOnInputsPutsTheLossOnPromptsAndUserTurns) {
+  DatasetOptions options;
+  options.train_on_inputs = true;
+  auto pc = ParseWith(R"({"prompt": "2+2=", "completion": " 4"})", options);
+  ASSERT_TRUE(pc.ok()) << pc.status();
+  const TrainExample& e = pc->examples[0];
+  EXPECT_EQ(std::count(e.target.begin(), e.target.end(), 1),
+            static_cast<std::ptrdiff_t>(e.tokens.size()) - 1);
+  auto chat = ParseWith(R"({"messages": [{"role": "user", "content": "hi"}, )"
+                        R"({"role": "assistant", "content": "hello"}]})",
+                        options);
+  ASSERT_TRUE(chat.ok()) << chat.status();
+  const TrainExample& c = chat->examples[0];
+  EXPECT_EQ(std::count(c.target.begin(), c.target.end(), 1),
+            static_cast<std::ptrdiff_t>(c.tokens.size()) - 1);
+}
+
+TEST_F(DatasetTest, OverlongExamplesErrorTruncateOrDrop) {
+  const std::string short_line = R"({"prompt": "a", "completion": "b"})";
+  const std::string long_line =
+      R"({"prompt": "a", "completion": ")" + std::string(200, 'z') + R"("})";
+  const std::string jsonl = short_line + "\n" + long_line + "\n";
+  DatasetOptions options;
+  options.max_seq_len = 16;
+  auto error = ParseWith(jsonl, options);
+  ASSERT_FALSE(error.ok());
+  EXPECT_THAT(std::string(error.status().message()), ::testing::HasSubstr("line 2"));
+
+  options.overlong = OverlongPolicy::kTruncate;
+  auto truncated = ParseWith(jsonl, options);
+  ASSERT_TRUE(truncated.ok()) << truncated.status();
+  ASSERT_EQ(truncated->examples.size(), 2u);
+  EXPECT_EQ(truncated->examples[1].tokens.size(), 16u);
+  EXPECT_EQ(truncated->truncated, 1);
+  EXPECT_EQ(truncated->dropped, 0);
+
+  options.overlong = OverlongPolicy::kDrop;
+  auto dropped = ParseWith(jsonl, options);
+  ASSERT_TRUE(dropped.ok()) << dropped.status();
+  ASSERT_EQ(dropped->examples.size(), 1u);
+  EXPECT_EQ(dropped->examples[0].line, 1);
+  EXPECT_EQ(dropped->dropped, 1);
+
+  // A long prompt truncated before its completion leaves nothing to learn: dropped.
+  const std::string long_prompt =
+      R"({"prompt": ")" + std::string(200, 'z') + R"(", "completion": "b"})";
+  options.overlong = OverlongPolicy::kTruncate;
+  auto cut = ParseWith(short_line + "\n" + long_prompt + "\n", options);
+  ASSERT_TRUE(cut.ok()) << cut.status();
+  EXPECT_EQ(cut->examples.size(), 1u);
+  EXPECT_EQ(cut->dropped, 1);
+  // Everything dropped is an empty dataset, and says why.
+  options.overlong = OverlongPolicy::kDrop;
+  auto empty = ParseWith(long_line + "\n", options);
+  ASSERT_FALSE(empty.ok());
+  EXPECT_THAT(std::string(empty.status().message()),
+              ::testing::HasSubstr("longer than max_seq_len"));
+
+  OverlongPolicy policy;
+  EXPECT_TRUE(ParseOverlongPolicy("truncate", &policy).ok());
+  EXPECT_EQ(policy, OverlongPolicy::kTruncate);
+  EXPECT_FALSE(ParseOverlongPolicy("cut", &policy).ok());
+  EXPECT_STREQ(OverlongPolicyName(OverlongPolicy::kDrop), "drop");
 }
 
 TEST_F(DatasetTest, TextTrainsOnEveryTokenButTheFirst) {

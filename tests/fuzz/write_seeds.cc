@@ -112,16 +112,16 @@ int Run(const std::string& out) {
     seeds.Write("chat_template_fuzz", bytes);
   }
 
-  const char kLimit = 100;
-  seeds.Write("jsonl_dataset_fuzz",
-              std::string(1, kLimit) + "{\"text\": \"abc abc\"}\n{\"text\": \"x\"}\n");
-  seeds.Write("jsonl_dataset_fuzz", std::string(1, kLimit) +
+  // A limits byte, a policy byte (over-long policy = byte % 3, train_on_inputs = byte & 4).
+  const std::string kLimit(1, 100);
+  seeds.Write("jsonl_dataset_fuzz", kLimit + '\0' + "{\"text\": \"abc abc\"}\n{\"text\": \"x\"}\n");
+  seeds.Write("jsonl_dataset_fuzz", kLimit + '\4' +
                                         "{\"prompt\": \"a\", \"completion\": \"b c\"}\n\n"
                                         "{\"prompt\": \"q\", \"completion\": \"r\"}\r\n");
   seeds.Write(
       "jsonl_dataset_fuzz",
-      std::string(1, kLimit) +
-          R"({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}, {"role": "assistant", "content": "a"}]})"
+      std::string(1, 3) + '\1' +
+          R"({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}, {"role": "assistant", "content": "a", "weight": 1}, {"role": "user", "content": "v"}, {"role": "assistant", "content": "b", "weight": 0}]})"
           "\n");
 
   {

@@ -16,6 +16,7 @@
 #include "lorad/v1/inference.grpc.pb.h"
 #include "tests/integration/inference_client.h"
 #include "tests/integration/lorad_process.h"
+#include "tests/server/http_get.h"
 
 namespace lorad::testing {
 namespace {
@@ -312,6 +313,51 @@ TEST(FinetuneIntegrationTest, Loractl) {
   ASSERT_TRUE(run.ok());
   EXPECT_EQ(run->exit_code, 1);
   EXPECT_THAT(run->stderr_text, HasSubstr("NOT_FOUND"));
+
+  // The weekly retrain: a warm start from "cli" on a held-out split with early stopping, its
+  // checkpoints with eval losses, one published, its event log, and the job metrics.
+  run = RunToCompletion(
+      kLoractl,
+      {addr, "jobs", "create", "--adapter_id=cli-week2", "--dataset=" + dataset, "--max_steps=12",
+       "--base_adapter=cli", "--validation_split=0.25", "--eval_every_steps=2",
+       "--checkpoint_every_steps=4", "--early_stopping_patience=5", "--watch"},
+      60000);
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->exit_code, 0) << run->stdout_text << run->stderr_text;
+  EXPECT_THAT(run->stdout_text, HasSubstr("eval_loss "));
+  const std::string week2 =
+      run->stdout_text.substr(8, run->stdout_text.find('\n') - 8);  // after "job_id: "
+  run = RunToCompletion(kLoractl, {addr, "jobs", "get", week2}, 10000);
+  ASSERT_TRUE(run.ok());
+  EXPECT_THAT(run->stdout_text, HasSubstr("base_adapter_id: cli\n"));
+  EXPECT_THAT(run->stdout_text, HasSubstr("rank: 4\n"));  // the base adapter's
+  EXPECT_THAT(run->stdout_text, HasSubstr("best_eval_loss: "));
+  EXPECT_THAT(run->stdout_text, HasSubstr("published_step: "));
+  run = RunToCompletion(kLoractl, {addr, "jobs", "checkpoints", week2}, 10000);
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->exit_code, 0) << run->stderr_text;
+  EXPECT_THAT(run->stdout_text, ::testing::StartsWith("12\t"));
+  EXPECT_THAT(run->stdout_text, HasSubstr("\tbest"));
+  run = RunToCompletion(kLoractl, {addr, "jobs", "publish", week2, "12", "cli-week2-last"}, 10000);
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->exit_code, 0) << run->stderr_text;
+  EXPECT_THAT(run->stdout_text, HasSubstr("adapter_source: finetuned/" + week2 + "-step-12"));
+  run = RunToCompletion(kLoractl, {addr, "generate", "--adapter=cli-week2-last", "a"}, 20000);
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->exit_code, 0) << run->stderr_text;
+  run = RunToCompletion(kLoractl, {addr, "jobs", "events", week2, "--after=2"}, 10000);
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->exit_code, 0) << run->stderr_text;
+  EXPECT_THAT(run->stdout_text, ::testing::StartsWith("3\t"));
+  EXPECT_THAT(run->stdout_text, HasSubstr("grad_norm"));
+  EXPECT_THAT(run->stdout_text, HasSubstr("state succeeded"));
+  run = RunToCompletion(kLoractl, {addr, "jobs", "watch", week2, "--after=1000"}, 10000);
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->stdout_text, "");  // nothing after the last event; the watch ends
+  absl::StatusOr<HttpResponse> metrics = HttpGet(lorad.metrics_port, "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_THAT(metrics->body, HasSubstr("lorad_finetune_jobs{state=\"succeeded\"} 2"));
+  EXPECT_THAT(metrics->body, HasSubstr("lorad_finetune_trained_tokens_total "));
   EXPECT_NO_FATAL_FAILURE(StopLorad(&lorad));
 }
 

@@ -35,7 +35,7 @@ TEST(JobConvertTest, DefaultsAreFilledIn) {
   EXPECT_EQ(hp->batch_size(), 4u);
   EXPECT_EQ(hp->grad_accum(), 1u);
   EXPECT_EQ(hp->max_seq_len(), 256u);  // min(512, context)
-  EXPECT_EQ(hp->lr_scheduler(), "cosine");
+  EXPECT_EQ(hp->lr_scheduler(), v1::LR_SCHEDULER_COSINE);
   EXPECT_EQ(hp->checkpoint_every_steps(), 25u);
   EXPECT_EQ(hp->max_grad_norm(), 1.0f);
   EXPECT_TRUE(hp->has_seed());
@@ -90,7 +90,8 @@ TEST(JobConvertTest, BadValuesNameTheField) {
          h->set_warmup_steps(4);
        },
        "hyperparameters.warmup_steps"},
-      {[](v1::Hyperparameters* h) { h->set_lr_scheduler("step"); }, "hyperparameters.lr_scheduler"},
+      {[](v1::Hyperparameters* h) { h->set_lr_scheduler(static_cast<v1::LrScheduler>(99)); },
+       "hyperparameters.lr_scheduler"},
       {[](v1::Hyperparameters* h) { h->set_max_grad_norm(-1); }, "hyperparameters.max_grad_norm"},
       {[](v1::Hyperparameters* h) { h->set_weight_decay(-1); }, "hyperparameters.weight_decay"},
   };
@@ -114,7 +115,7 @@ TEST(JobConvertTest, TotalStepsAndTrainConfig) {
   hp.set_max_steps(11);
   EXPECT_EQ(TotalSteps(hp, 17), 11);
 
-  hp.set_lr_scheduler("linear");
+  hp.set_lr_scheduler(v1::LR_SCHEDULER_LINEAR);
   hp.set_warmup_steps(2);
   absl::StatusOr<finetune::LoraTrainConfig> config = ToTrainConfig(hp, 11, 3, 2048);
   ASSERT_TRUE(config.ok()) << config.status();
@@ -129,7 +130,7 @@ TEST(JobConvertTest, TotalStepsAndTrainConfig) {
   ratio.set_warmup_steps(0);
   ratio.set_warmup_ratio(0.1f);
   ratio.set_min_lr_ratio(0.25f);
-  ratio.set_lr_scheduler("cosine");
+  ratio.set_lr_scheduler(v1::LR_SCHEDULER_COSINE);
   absl::StatusOr<finetune::LoraTrainConfig> ratio_config = ToTrainConfig(ratio, 11, 1, 2048);
   ASSERT_TRUE(ratio_config.ok()) << ratio_config.status();
   EXPECT_EQ(ratio_config->warmup_steps, 2);  // ceil(1.1)
@@ -218,21 +219,6 @@ TEST(JobFilesTest, DatasetPathsStayUnderTheRoot) {
   EXPECT_EQ(ResolveDataFile(root, "nope.jsonl").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(ReadFileLimited(dir.File("root/sub/d.jsonl"), 2, "d").status().code(),
             absl::StatusCode::kInvalidArgument);
-}
-
-TEST(JobFilesTest, CheckpointsNewestFirstLeftoversRemoved) {
-  lorad::testing::ScopedTempDir dir;
-  for (int step : {4, 12, 8}) std::filesystem::create_directories(dir.File(CheckpointName(step)));
-  std::filesystem::create_directories(dir.File("step-00000016.tmp-123"));
-  auto found = ListCheckpoints(dir.path());
-  ASSERT_EQ(found.size(), 3u);
-  EXPECT_EQ(found[0].first, 12);
-  EXPECT_EQ(found[2].first, 4);
-  EXPECT_FALSE(std::filesystem::exists(dir.File("step-00000016.tmp-123")));
-  PruneCheckpoints(dir.path(), 2);
-  EXPECT_FALSE(std::filesystem::exists(dir.File(CheckpointName(4))));
-  EXPECT_TRUE(std::filesystem::exists(dir.File(CheckpointName(8))));
-  EXPECT_EQ(CheckpointName(50), "step-00000050");
 }
 
 }  // namespace

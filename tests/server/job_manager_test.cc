@@ -54,7 +54,7 @@ class RecordingWatcher final : public JobWatcher {
     if (manager_ != nullptr && end().ok()) manager_->Unwatch(watch_id_);
   }
   absl::Status Start(JobManager* manager, const std::string& job_id) {
-    absl::StatusOr<int64_t> id = manager->Watch(job_id, this);
+    absl::StatusOr<int64_t> id = manager->Watch(job_id, 0, this);
     if (!id.ok()) return id.status();
     manager_ = manager;
     watch_id_ = *id;
@@ -231,7 +231,7 @@ TEST_F(JobManagerTest, RequestErrors) {
   EXPECT_EQ(code(bad).code(), absl::StatusCode::kInvalidArgument);
 
   bad = Request("x", kMappingLine, 2);
-  bad.mutable_hyperparameters()->set_lr_scheduler("sawtooth");
+  bad.mutable_hyperparameters()->set_lr_scheduler(static_cast<v1::LrScheduler>(42));
   EXPECT_THAT(code(bad).message(), HasSubstr("hyperparameters.lr_scheduler"));
 
   bad = Request("x", kMappingLine, 2);
@@ -253,7 +253,7 @@ TEST_F(JobManagerTest, RequestErrors) {
   EXPECT_EQ(manager_->GetJob("job-nope").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(manager_->CancelJob("job-nope").status().code(), absl::StatusCode::kNotFound);
   RecordingWatcher watcher;
-  EXPECT_EQ(manager_->Watch("job-nope", &watcher).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(manager_->Watch("job-nope", 0, &watcher).status().code(), absl::StatusCode::kNotFound);
 
   // A dataset file under the data root works.
   std::ofstream(dir_.File("data/train.jsonl")) << Repeat(kMappingLine, 4);
@@ -403,6 +403,196 @@ TEST_F(JobManagerTest, LearnsAMappingAndServesTheAdapter) {
   ASSERT_TRUE(store_->Get("mapping").ok());
   EXPECT_EQ(Generate("mapping", "a"), "b c");
   EXPECT_NE(base_text, "b c");
+}
+
+// A validation set that disagrees with the training set: eval loss rises once training takes
+// hold, early stopping ends the job, the best checkpoint is published, and every checkpoint
+// kept can be listed and published; the event log pages and a watch resumes without loss.
+TEST_F(JobManagerTest, ValidationEarlyStoppingCheckpointsAndEvents) {
+  ASSERT_NO_FATAL_FAILURE(StartManager(Options()));
+  v1::CreateJobRequest request = Request("early", Repeat(kMappingLine, 8), 60);
+  request.mutable_validation()->set_inline_jsonl(
+      Repeat(R"({"prompt": "a", "completion": "x y"})", 2));
+  v1::Hyperparameters* hp = request.mutable_hyperparameters();
+  hp->add_target_modules("all-linear");
+  hp->set_learning_rate(1e-2f);
+  hp->set_checkpoint_every_steps(2);
+  hp->set_eval_every_steps(2);
+  hp->set_early_stopping_patience(2);
+  hp->set_keep_checkpoints(1);
+  const v1::Job created = MustCreate(request);
+  EXPECT_EQ(created.hyperparameters().early_stopping_patience(), 2u);
+  const v1::Job done = WaitDone(created.job_id());
+  ASSERT_EQ(done.state(), v1::JOB_STATE_SUCCEEDED) << done.error();
+  EXPECT_TRUE(done.stopped_early());
+  EXPECT_LT(done.progress().step(), 60u);
+  EXPECT_EQ(done.num_validation_examples(), 2u);
+  ASSERT_TRUE(done.has_best_eval());
+  ASSERT_TRUE(done.has_last_eval());
+  EXPECT_GT(done.last_eval().loss(), done.best_eval().loss());
+  EXPECT_EQ(done.last_eval().step(), done.progress().step());
+  EXPECT_EQ(done.published_step(), done.best_eval().step());
+
+  absl::StatusOr<v1::ListJobCheckpointsResponse> checkpoints =
+      manager_->ListJobCheckpoints(done.job_id());
+  ASSERT_TRUE(checkpoints.ok()) << checkpoints.status();
+  ASSERT_EQ(checkpoints->checkpoints_size(), 2);  // the newest and the best
+  EXPECT_EQ(checkpoints->checkpoints(0).step(), done.progress().step());
+  EXPECT_EQ(checkpoints->best_step(), done.published_step());
+  EXPECT_TRUE(checkpoints->checkpoints(1).has_eval());
+  EXPECT_FLOAT_EQ(checkpoints->checkpoints(1).eval().loss(), done.best_eval().loss());
+
+  // The newest checkpoint as a second adapter; unknown steps and taken ids are refused.
+  const int64_t newest = static_cast<int64_t>(checkpoints->checkpoints(0).step());
+  absl::StatusOr<v1::PublishCheckpointResponse> published =
+      manager_->PublishCheckpoint(done.job_id(), newest, "early-last");
+  ASSERT_TRUE(published.ok()) << published.status();
+  EXPECT_EQ(published->adapter_source(), CheckpointAdapterSource(done.job_id(), newest));
+  ASSERT_TRUE(store_->Get("early-last").ok());
+  EXPECT_EQ(manager_->PublishCheckpoint(done.job_id(), 1, "early-one").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(manager_->PublishCheckpoint(done.job_id(), newest, "early").status().code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(manager_->PublishCheckpoint("job-nope", newest, "x").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(manager_->ListJobCheckpoints("job-nope").status().code(), absl::StatusCode::kNotFound);
+
+  // The event log: contiguous sequence numbers, paged.
+  std::vector<v1::JobEvent> all;
+  int64_t after = 0;
+  while (true) {
+    absl::StatusOr<EventPage> page = manager_->ListJobEvents(done.job_id(), after, 5);
+    ASSERT_TRUE(page.ok()) << page.status();
+    ASSERT_LE(page->events.size(), 5u);
+    for (const v1::JobEvent& e : page->events) {
+      EXPECT_EQ(e.sequence(), all.size() + 1);
+      all.push_back(e);
+      after = static_cast<int64_t>(e.sequence());
+    }
+    if (!page->has_more) break;
+  }
+  ASSERT_GT(all.size(), 10u);
+  EXPECT_EQ(all.back().state_change().state(), v1::JOB_STATE_SUCCEEDED);
+  int evaluated = 0;
+  for (const v1::JobEvent& e : all) {
+    if (e.has_progress()) {
+      EXPECT_GT(e.progress().grad_norm(), 0.0f);
+      evaluated += e.progress().has_eval();
+    }
+  }
+  EXPECT_EQ(evaluated, static_cast<int>(done.progress().step() / 2));
+  // A watch resuming after event 3 replays the rest and ends (the job has finished).
+  RecordingWatcher watcher;
+  absl::StatusOr<int64_t> watch_id = manager_->Watch(done.job_id(), 3, &watcher);
+  ASSERT_TRUE(watch_id.ok());
+  EXPECT_EQ(*watch_id, 0);
+  ASSERT_EQ(watcher.events().size(), all.size() - 3);
+  EXPECT_EQ(watcher.events().front().sequence(), 4u);
+
+  // The metrics: one succeeded job, its tokens counted, nothing training now.
+  const JobStats::Snapshot stats = manager_->stats()->Get();
+  EXPECT_EQ(stats.jobs_by_state[v1::JOB_STATE_SUCCEEDED], 1);
+  EXPECT_EQ(stats.jobs_by_state[v1::JOB_STATE_RUNNING], 0);
+  EXPECT_EQ(stats.jobs_by_state[v1::JOB_STATE_VALIDATING], 0);
+  EXPECT_EQ(stats.trained_tokens, static_cast<double>(done.progress().tokens_seen()));
+  EXPECT_FALSE(stats.training);
+  // A restarted manager counts the stored jobs.
+  manager_.reset();
+  ASSERT_NO_FATAL_FAILURE(NewAdapterStore());
+  ASSERT_NO_FATAL_FAILURE(StartManager(Options()));
+  EXPECT_EQ(manager_->stats()->Get().jobs_by_state[v1::JOB_STATE_SUCCEEDED], 1);
+}
+
+// A warm start continues from a registered adapter with its rank and targets; settings that
+// contradict it are refused; the first loss is lower than a fresh start's.
+TEST_F(JobManagerTest, WarmStartContinuesFromABaseAdapter) {
+  ASSERT_NO_FATAL_FAILURE(StartManager(Options()));
+  v1::CreateJobRequest first = Request("week1", Repeat(kMappingLine, 8), 20);
+  first.mutable_hyperparameters()->set_rank(4);
+  first.mutable_hyperparameters()->add_target_modules("q_proj");
+  first.mutable_hyperparameters()->add_target_modules("v_proj");
+  first.mutable_hyperparameters()->set_learning_rate(1e-2f);
+  const v1::Job week1 = WaitDone(MustCreate(first).job_id());
+  ASSERT_EQ(week1.state(), v1::JOB_STATE_SUCCEEDED) << week1.error();
+
+  v1::CreateJobRequest second = Request("week2", Repeat(kMappingLine, 8), 3);
+  second.set_base_adapter_id("week1");
+  second.mutable_hyperparameters()->set_learning_rate(1e-2f);
+  v1::CreateJobRequest conflicting = second;
+  conflicting.mutable_hyperparameters()->set_rank(8);
+  absl::StatusOr<v1::Job> refused = manager_->CreateJob(conflicting);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), HasSubstr("hyperparameters.rank"));
+  v1::CreateJobRequest unknown = second;
+  unknown.set_base_adapter_id("nope");
+  EXPECT_EQ(manager_->CreateJob(unknown).status().code(), absl::StatusCode::kNotFound);
+
+  RecordingWatcher warm_events;
+  const v1::Job week2 = MustCreate(second);
+  ASSERT_TRUE(warm_events.Start(manager_.get(), week2.job_id()).ok());
+  EXPECT_EQ(week2.hyperparameters().rank(), 4u);
+  EXPECT_EQ(week2.hyperparameters().target_modules_size(), 2);
+  EXPECT_EQ(week2.base_adapter_id(), "week1");
+  const v1::Job warm = WaitDone(week2.job_id());
+  ASSERT_EQ(warm.state(), v1::JOB_STATE_SUCCEEDED) << warm.error();
+
+  RecordingWatcher cold_events;
+  v1::CreateJobRequest fresh = Request("fresh", Repeat(kMappingLine, 8), 3);
+  fresh.mutable_hyperparameters()->set_rank(4);
+  fresh.mutable_hyperparameters()->add_target_modules("q_proj");
+  fresh.mutable_hyperparameters()->add_target_modules("v_proj");
+  const v1::Job cold = MustCreate(fresh);
+  ASSERT_TRUE(cold_events.Start(manager_.get(), cold.job_id()).ok());
+  ASSERT_EQ(WaitDone(cold.job_id()).state(), v1::JOB_STATE_SUCCEEDED);
+  auto first_loss = [](const RecordingWatcher& w) {
+    for (const v1::JobEvent& e : w.events()) {
+      if (e.has_progress()) return e.progress().loss();
+    }
+    return -1.0f;
+  };
+  EXPECT_GT(first_loss(warm_events), 0.0f);
+  EXPECT_LT(first_loss(warm_events), 0.5f * first_loss(cold_events));
+  EXPECT_EQ(Generate("week2", "a"), "b c");
+}
+
+// Validation requests that cannot work are refused up front; over-long examples are truncated
+// or dropped when asked, and counted.
+TEST_F(JobManagerTest, ValidationAndOverlongRequests) {
+  ASSERT_NO_FATAL_FAILURE(StartManager(Options()));
+  auto code = [&](const v1::CreateJobRequest& r) { return manager_->CreateJob(r).status(); };
+  v1::CreateJobRequest both = Request("v", Repeat(kMappingLine, 4), 2);
+  both.mutable_validation()->set_inline_jsonl(kMappingLine);
+  both.set_validation_split(0.25f);
+  EXPECT_THAT(code(both).message(), HasSubstr("validation_split"));
+  v1::CreateJobRequest split = Request("v", Repeat(kMappingLine, 4), 2);
+  split.set_validation_split(0.9f);
+  EXPECT_THAT(code(split).message(), HasSubstr("validation_split"));
+  v1::CreateJobRequest patience = Request("v", Repeat(kMappingLine, 4), 2);
+  patience.mutable_hyperparameters()->set_early_stopping_patience(2);
+  EXPECT_THAT(code(patience).message(), HasSubstr("early_stopping_patience"));
+  v1::CreateJobRequest bad_validation = Request("v", Repeat(kMappingLine, 4), 2);
+  bad_validation.mutable_validation()->set_inline_jsonl("{nope\n");
+  const v1::Job failed = WaitDone(MustCreate(bad_validation).job_id());
+  EXPECT_EQ(failed.state(), v1::JOB_STATE_FAILED);
+  EXPECT_THAT(failed.error(), HasSubstr("validation: dataset line 1"));
+
+  const std::string long_line =
+      R"({"prompt": "a", "completion": ")" + std::string(300, 'b') + R"("})";
+  v1::CreateJobRequest truncate = Request("trunc", Repeat(kMappingLine, 3) + long_line + "\n", 2);
+  truncate.mutable_hyperparameters()->set_overlong_examples(v1::OVERLONG_EXAMPLES_TRUNCATE);
+  truncate.set_validation_split(0.25f);
+  const v1::Job truncated = WaitDone(MustCreate(truncate).job_id());
+  ASSERT_EQ(truncated.state(), v1::JOB_STATE_SUCCEEDED) << truncated.error();
+  EXPECT_EQ(truncated.examples_truncated(), 1u);
+  EXPECT_EQ(truncated.num_examples() + truncated.num_validation_examples(), 4u);
+  EXPECT_EQ(truncated.num_validation_examples(), 1u);
+  EXPECT_TRUE(truncated.has_last_eval());
+  v1::CreateJobRequest drop = Request("drop", Repeat(kMappingLine, 3) + long_line + "\n", 2);
+  drop.mutable_hyperparameters()->set_overlong_examples(v1::OVERLONG_EXAMPLES_DROP);
+  const v1::Job dropped = WaitDone(MustCreate(drop).job_id());
+  ASSERT_EQ(dropped.state(), v1::JOB_STATE_SUCCEEDED) << dropped.error();
+  EXPECT_EQ(dropped.examples_dropped(), 1u);
+  EXPECT_EQ(dropped.num_examples(), 3u);
 }
 
 // UnloadAdapter (store Unload + ForgetAdapter, as AdaptersService does) lasts across a restart;

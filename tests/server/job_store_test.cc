@@ -114,20 +114,33 @@ TEST_F(JobStoreTest, EventsInOrderPerJob) {
   ASSERT_TRUE(store->UpdateWithEvent(job, done).ok());
   EXPECT_EQ(store->Get("job-a")->job.state(), v1::JOB_STATE_SUCCEEDED);
 
-  absl::StatusOr<std::vector<v1::JobEvent>> events = store->Events("job-a");
-  ASSERT_TRUE(events.ok());
-  ASSERT_EQ(events->size(), 4u);
-  for (int i = 0; i < 3; ++i) EXPECT_EQ((*events)[i].progress().step(), i + 1u);
-  EXPECT_EQ((*events)[3].state_change().state(), v1::JOB_STATE_SUCCEEDED);
-  ASSERT_EQ(store->Events("job-b")->size(), 1u);
+  absl::StatusOr<EventPage> page = store->Events("job-a");
+  ASSERT_TRUE(page.ok());
+  const std::vector<v1::JobEvent>& events = page->events;
+  ASSERT_EQ(events.size(), 4u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(events[i].progress().step(), i + 1u);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(events[i].sequence(), i + 1u);
+  EXPECT_EQ(events[3].state_change().state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_FALSE(page->has_more);
+  // Pages after a sequence number.
+  absl::StatusOr<EventPage> tail = store->Events("job-a", 1, 2);
+  ASSERT_TRUE(tail.ok());
+  ASSERT_EQ(tail->events.size(), 2u);
+  EXPECT_EQ(tail->events[0].sequence(), 2u);
+  EXPECT_TRUE(tail->has_more);
+  tail = store->Events("job-a", 3, 2);
+  ASSERT_EQ(tail->events.size(), 1u);
+  EXPECT_FALSE(tail->has_more);
+  ASSERT_EQ(store->Events("job-b")->events.size(), 1u);
 
   // A failed UpdateWithEvent leaves nothing behind.
   v1::Job ghost;
   ghost.set_job_id("job-ghost");
   v1::JobEvent ghost_event;
   ghost_event.set_job_id("job-a");
-  EXPECT_EQ(store->UpdateWithEvent(ghost, ghost_event).code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(store->Events("job-a")->size(), 4u);
+  EXPECT_EQ(store->UpdateWithEvent(ghost, ghost_event).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store->Events("job-a")->events.size(), 4u);
 }
 
 TEST_F(JobStoreTest, ListNewestFirstWithFilterAndPages) {
@@ -199,8 +212,8 @@ TEST_F(JobStoreTest, SurvivesReopen) {
   EXPECT_EQ(got->job.state(), v1::JOB_STATE_RUNNING);
   EXPECT_EQ(got->job.last_checkpoint(), "jobs/job-a/checkpoints/step-00000004");
   EXPECT_EQ(got->dataset_path, "jobs/job-a/dataset.jsonl");
-  ASSERT_EQ(store->Events("job-a")->size(), 1u);
-  EXPECT_EQ(*store->AppendEvent(store->Events("job-a")->front()), 2);
+  ASSERT_EQ(store->Events("job-a")->events.size(), 1u);
+  EXPECT_EQ(*store->AppendEvent(store->Events("job-a")->events.front()), 2);
   EXPECT_EQ(store->Create(MakeRecord("job-a", 10, v1::JOB_STATE_QUEUED)).code(),
             absl::StatusCode::kAlreadyExists);
 }
