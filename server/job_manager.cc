@@ -265,12 +265,14 @@ absl::StatusOr<v1::Job> JobManager::GetJob(const std::string& job_id) const {
 
 absl::StatusOr<JobPage> JobManager::ListJobs(v1::JobState state, const std::string& page_token,
                                              int32_t page_size) const {
-  // Every change is persisted under mu_ before it is visible, so the store is current, except
-  // for finished jobs it refused to record (unsaved_), which are answered from memory.
+  // State changes are persisted under mu_ before they are visible, so the store's filter is
+  // current; a running job's latest step may not be written yet, and finished jobs the store
+  // refused to record (unsaved_) are not: both are answered from memory.
   LORAD_ASSIGN_OR_RETURN(JobPage page, store_->List(state, page_token, page_size));
   absl::MutexLock lock(&mu_);
   for (v1::Job& job : page.jobs) {
     if (auto u = unsaved_.find(job.job_id()); u != unsaved_.end()) job = u->second.job;
+    if (auto l = live_.find(job.job_id()); l != live_.end()) job = l->second.job;
   }
   return page;
 }
@@ -297,6 +299,8 @@ absl::StatusOr<v1::Job> JobManager::CancelJob(const std::string& job_id) {
 
 absl::StatusOr<int64_t> JobManager::Watch(const std::string& job_id, int64_t after_sequence,
                                           JobWatcher* watcher) {
+  // No event is between its store write and its fan-out while commit_mu_ and mu_ are held.
+  absl::MutexLock commit(&commit_mu_);
   absl::MutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError("the server is shutting down");
   v1::Job job;
@@ -309,7 +313,7 @@ absl::StatusOr<int64_t> JobManager::Watch(const std::string& job_id, int64_t aft
     job = std::move(record.job);
   }
   if (after_sequence > 0) {
-    // Every event is committed under mu_, so nothing lands between this read and the
+    // Events are committed under mu_ or commit_mu_, so nothing lands between this read and the
     // subscription below: the resumed stream has no gap and no repeat.
     LORAD_ASSIGN_OR_RETURN(EventPage page, store_->Events(job_id, after_sequence));
     for (const v1::JobEvent& event : page.events) watcher->OnJobEvent(event);
@@ -425,10 +429,37 @@ bool JobManager::CommitLocked(const LiveJob& live, v1::JobEvent event) {
     std::fprintf(stderr, "lorad: job %s: %s\n", live.job.job_id().c_str(),
                  std::string(status.message()).c_str());
   }
+  FanOutLocked(event);
+  return status.ok();
+}
+
+void JobManager::CommitRunEvent(const std::string& job_id, v1::JobEvent event,
+                                const std::function<void(v1::Job&)>& update) {
+  absl::MutexLock commit(&commit_mu_);
+  v1::Job job;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = live_.find(job_id);
+    if (it == live_.end()) return;
+    update(it->second.job);
+    job = it->second.job;
+  }
+  // The synchronous commit runs without mu_: requests and other jobs do not wait for it.
+  const absl::StatusOr<int64_t> seq = store_->UpdateWithEvent(job, event);
+  if (seq.ok()) {
+    event.set_sequence(static_cast<uint64_t>(*seq));
+  } else {
+    std::fprintf(stderr, "lorad: job %s: %s\n", job_id.c_str(),
+                 std::string(seq.status().message()).c_str());
+  }
+  absl::MutexLock lock(&mu_);
+  FanOutLocked(event);
+}
+
+void JobManager::FanOutLocked(const v1::JobEvent& event) {
   for (const auto& [id, watch] : watches_) {
     if (watch.job_id == event.job_id()) watch.watcher->OnJobEvent(event);
   }
-  return status.ok();
 }
 
 void JobManager::TransitionLocked(LiveJob& live, v1::JobState state, const std::string& error) {

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -184,6 +185,13 @@ class JobManager {
   // Persists `live.job` with `event` and fans the event out; false when the store refused the
   // write (the job goes on in memory; unsaved terminal records are retried, see unsaved_).
   bool CommitLocked(const LiveJob& live, v1::JobEvent event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Applies `update` to the live job, writes it with `event` to the store without holding mu_
+  // (a training step's progress or checkpoint: the synchronous commit must not stall requests),
+  // then fans the event out. Unknown or finished jobs: no-op.
+  void CommitRunEvent(const std::string& job_id, v1::JobEvent event,
+                      const std::function<void(v1::Job&)>& update) ABSL_LOCKS_EXCLUDED(mu_);
+  // Delivers `event` to the job's watchers.
+  void FanOutLocked(const v1::JobEvent& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Retries writing unsaved_ records; those that succeed leave it.
   void FlushUnsavedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // An event of job `job_id` stamped now.
@@ -194,6 +202,9 @@ class JobManager {
   const std::unique_ptr<JobStore> store_;
   const std::shared_ptr<JobStats> stats_ = std::make_shared<JobStats>();
 
+  // Serializes CommitRunEvent's store write and fan-out with Watch's replay and subscription
+  // (acquired before mu_).
+  absl::Mutex commit_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, LiveJob> live_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> validate_queue_ ABSL_GUARDED_BY(mu_);

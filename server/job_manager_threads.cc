@@ -26,41 +26,31 @@ class JobManager::Listener final : public JobRunListener {
       : manager_(manager), job_id_(std::move(job_id)) {}
 
   void OnProgress(const v1::TrainingProgress& progress) override {
-    absl::MutexLock lock(&manager_->mu_);
-    LiveJob* live = Find();
-    if (live == nullptr) return;
-    // A resumed job's first step may report fewer tokens than the record of a step it lost.
-    const int64_t new_tokens = static_cast<int64_t>(progress.tokens_seen()) -
-                               static_cast<int64_t>(live->job.progress().tokens_seen());
-    manager_->stats_->Progress(progress, std::max<int64_t>(new_tokens, 0));
-    *live->job.mutable_progress() = progress;
-    if (progress.has_eval()) {
-      *live->job.mutable_last_eval() = progress.eval();
-      if (!live->job.has_best_eval() || progress.eval().loss() < live->job.best_eval().loss()) {
-        *live->job.mutable_best_eval() = progress.eval();
-      }
-    }
     v1::JobEvent event = NewEvent(job_id_);
     *event.mutable_progress() = progress;
-    manager_->CommitLocked(*live, std::move(event));
+    manager_->CommitRunEvent(job_id_, std::move(event), [&](v1::Job& job) {
+      // A resumed job's first step may report fewer tokens than the record of a step it lost.
+      const int64_t new_tokens = static_cast<int64_t>(progress.tokens_seen()) -
+                                 static_cast<int64_t>(job.progress().tokens_seen());
+      manager_->stats_->Progress(progress, std::max<int64_t>(new_tokens, 0));
+      *job.mutable_progress() = progress;
+      if (progress.has_eval()) {
+        *job.mutable_last_eval() = progress.eval();
+        if (!job.has_best_eval() || progress.eval().loss() < job.best_eval().loss()) {
+          *job.mutable_best_eval() = progress.eval();
+        }
+      }
+    });
   }
 
   void OnCheckpoint(const v1::CheckpointWritten& checkpoint) override {
-    absl::MutexLock lock(&manager_->mu_);
-    LiveJob* live = Find();
-    if (live == nullptr) return;
-    live->job.set_last_checkpoint(checkpoint.path());
     v1::JobEvent event = NewEvent(job_id_);
     *event.mutable_checkpoint() = checkpoint;
-    manager_->CommitLocked(*live, std::move(event));
+    manager_->CommitRunEvent(job_id_, std::move(event),
+                             [&](v1::Job& job) { job.set_last_checkpoint(checkpoint.path()); });
   }
 
  private:
-  LiveJob* Find() ABSL_EXCLUSIVE_LOCKS_REQUIRED(manager_->mu_) {
-    auto it = manager_->live_.find(job_id_);
-    return it == manager_->live_.end() ? nullptr : &it->second;
-  }
-
   JobManager* const manager_;
   const std::string job_id_;
 };
