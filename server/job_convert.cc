@@ -133,6 +133,26 @@ absl::StatusOr<v1::Hyperparameters> EffectiveHyperparameters(const v1::Hyperpara
   if (out.warmup_ratio() > 0.0f && out.warmup_steps() > 0) {
     return FieldError("warmup_ratio", "give warmup_ratio or warmup_steps, not both");
   }
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"  // read to keep old clients working
+  if (!out.lr_scheduler_name().empty()) {                   // the deprecated string form
+    finetune::LrSchedule named;
+    if (!finetune::ParseLrSchedule(out.lr_scheduler_name(), &named).ok()) {
+      return FieldError("lr_scheduler_name",
+                        absl::StrCat("unknown schedule '", out.lr_scheduler_name(),
+                                     "' (expected cosine, linear or constant)"));
+    }
+    const v1::LrScheduler as_enum = named == finetune::LrSchedule::kLinear ? v1::LR_SCHEDULER_LINEAR
+                                    : named == finetune::LrSchedule::kConstant
+                                        ? v1::LR_SCHEDULER_CONSTANT
+                                        : v1::LR_SCHEDULER_COSINE;
+    if (out.lr_scheduler() != v1::LR_SCHEDULER_UNSPECIFIED && out.lr_scheduler() != as_enum) {
+      return FieldError("lr_scheduler", "differs from lr_scheduler_name; give one of them");
+    }
+    out.set_lr_scheduler(as_enum);
+    out.clear_lr_scheduler_name();
+  }
+#pragma GCC diagnostic pop
   if (!v1::LrScheduler_IsValid(out.lr_scheduler())) {
     return FieldError("lr_scheduler", absl::StrCat("unknown schedule ", out.lr_scheduler()));
   }

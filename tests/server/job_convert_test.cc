@@ -15,6 +15,9 @@
 namespace lorad::server {
 namespace {
 
+// The deprecated lr_scheduler_name is exercised on purpose.
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -36,9 +39,18 @@ TEST(JobConvertTest, DefaultsAreFilledIn) {
   EXPECT_EQ(hp->grad_accum(), 1u);
   EXPECT_EQ(hp->max_seq_len(), 256u);  // min(512, context)
   EXPECT_EQ(hp->lr_scheduler(), v1::LR_SCHEDULER_COSINE);
+  EXPECT_EQ(hp->overlong_examples(), v1::OVERLONG_EXAMPLES_ERROR);
+  EXPECT_EQ(hp->keep_checkpoints(), 2u);
   EXPECT_EQ(hp->checkpoint_every_steps(), 25u);
   EXPECT_EQ(hp->max_grad_norm(), 1.0f);
   EXPECT_TRUE(hp->has_seed());
+
+  v1::Hyperparameters named;  // the deprecated string form still works
+  named.set_lr_scheduler_name("linear");
+  hp = EffectiveHyperparameters(named, JobDefaults{256, 25});
+  ASSERT_TRUE(hp.ok()) << hp.status();
+  EXPECT_EQ(hp->lr_scheduler(), v1::LR_SCHEDULER_LINEAR);
+  EXPECT_TRUE(hp->lr_scheduler_name().empty());
 
   v1::Hyperparameters all_linear;
   all_linear.add_target_modules("all-linear");
@@ -93,6 +105,19 @@ TEST(JobConvertTest, BadValuesNameTheField) {
       {[](v1::Hyperparameters* h) { h->set_lr_scheduler(static_cast<v1::LrScheduler>(99)); },
        "hyperparameters.lr_scheduler"},
       {[](v1::Hyperparameters* h) { h->set_max_grad_norm(-1); }, "hyperparameters.max_grad_norm"},
+      {[](v1::Hyperparameters* h) { h->set_lr_scheduler_name("step"); },
+       "hyperparameters.lr_scheduler_name"},
+      {[](v1::Hyperparameters* h) {
+         h->set_lr_scheduler_name("linear");
+         h->set_lr_scheduler(v1::LR_SCHEDULER_CONSTANT);
+       },
+       "hyperparameters.lr_scheduler"},
+      {[](v1::Hyperparameters* h) {
+         h->set_overlong_examples(static_cast<v1::OverlongExamples>(9));
+       },
+       "hyperparameters.overlong_examples"},
+      {[](v1::Hyperparameters* h) { h->set_keep_checkpoints(5000); },
+       "hyperparameters.keep_checkpoints"},
       {[](v1::Hyperparameters* h) { h->set_weight_decay(-1); }, "hyperparameters.weight_decay"},
   };
   for (const Case& c : cases) {
