@@ -1,8 +1,8 @@
 // lorad-finetune: trains a LoRA adapter in-process (no server) on the resident 4-bit base, as a
 // fine-tune job would, printing one line per optimizer step; the benchmark and offline tool.
 //   lorad-finetune --model=PATH (--dataset=FILE.jsonl | --tokens=FILE.jsonl) [--out=DIR]
-//                  [--pack=N] [--dump_tokens=FILE] [--steps=N | --epochs=N] [--rank=16]
-//                  [--alpha=32] [--targets=all|q_proj,v_proj,...] [--batch_size=4]
+//                  [--pack=N] [--dump_tokens=FILE] [--steps=N | --epochs=N] [--rank=8]
+//                  [--alpha=2*rank] [--targets=all|q_proj,v_proj,...] [--batch_size=4]
 //                  [--grad_accum=1] [--max_seq_len=512] [--learning_rate=2e-4]
 //                  [--warmup_steps=0] [--lr_scheduler=cosine] [--dropout=0] [--seed=1]
 //                  [--threads=0] [--validation=FILE.jsonl | --validation_split=F]
@@ -39,6 +39,9 @@
 #include "engine/model/model_weights.h"
 #include "nlohmann/json.hpp"
 
+// Trainer settings default to the trainer's own defaults (the fine-tune API's).
+static const lorad::finetune::LoraTrainConfig kDefaults;
+
 ABSL_FLAG(std::string, model, "", "GGUF file or Hugging Face model directory");
 ABSL_FLAG(std::string, dataset, "", "JSONL dataset ({text} / {prompt, completion} / {messages})");
 ABSL_FLAG(std::string, tokens, "", "pre-tokenized JSONL ({tokens, target}) instead of --dataset");
@@ -48,16 +51,18 @@ ABSL_FLAG(std::string, out, "", "write the trained adapter here (PEFT directory)
 ABSL_FLAG(int32_t, pack, 0, "join all tokens into rows of exactly N tokens (0 = off)");
 ABSL_FLAG(int64_t, steps, 0, "optimizer steps (0 = --epochs)");
 ABSL_FLAG(int32_t, epochs, 1, "passes over the dataset when --steps is 0");
-ABSL_FLAG(int32_t, rank, 16, "LoRA rank");
-ABSL_FLAG(double, alpha, 32, "lora_alpha");
-ABSL_FLAG(std::string, targets, "all", "all, or a comma list of q_proj,...,down_proj");
-ABSL_FLAG(int32_t, batch_size, 4, "examples per micro-batch");
-ABSL_FLAG(int32_t, grad_accum, 1, "micro-batches per optimizer step");
-ABSL_FLAG(int32_t, max_seq_len, 512, "longest example in tokens");
-ABSL_FLAG(double, learning_rate, 2e-4, "peak AdamW learning rate");
-ABSL_FLAG(int32_t, warmup_steps, 0, "linear warm-up steps");
-ABSL_FLAG(std::string, lr_scheduler, "cosine", "cosine, linear or constant");
-ABSL_FLAG(double, dropout, 0.0, "LoRA dropout");
+ABSL_FLAG(int32_t, rank, kDefaults.rank, "LoRA rank");
+ABSL_FLAG(double, alpha, 0, "lora_alpha (0: 2 x rank)");
+ABSL_FLAG(std::string, targets, "",
+          "all, or a comma list of q_proj,...,down_proj (empty: q_proj,k_proj,v_proj,o_proj)");
+ABSL_FLAG(int32_t, batch_size, kDefaults.batch_size, "examples per micro-batch");
+ABSL_FLAG(int32_t, grad_accum, kDefaults.grad_accum, "micro-batches per optimizer step");
+ABSL_FLAG(int32_t, max_seq_len, kDefaults.max_seq_len, "longest example in tokens");
+ABSL_FLAG(double, learning_rate, kDefaults.learning_rate, "peak AdamW learning rate");
+ABSL_FLAG(int32_t, warmup_steps, kDefaults.warmup_steps, "linear warm-up steps");
+ABSL_FLAG(std::string, lr_scheduler, lorad::finetune::LrScheduleName(kDefaults.schedule),
+          "cosine, linear or constant");
+ABSL_FLAG(double, dropout, kDefaults.dropout, "LoRA dropout");
 ABSL_FLAG(uint64_t, seed, 1, "initialization, dropout and data order");
 ABSL_FLAG(int32_t, threads, 0, "LibTorch threads; 0 = LibTorch's default");
 ABSL_FLAG(std::string, recompute, "auto",
@@ -163,7 +168,8 @@ int main(int argc, char** argv) {
 
   lorad::finetune::LoraTrainConfig c;
   c.rank = absl::GetFlag(FLAGS_rank);
-  c.alpha = static_cast<float>(absl::GetFlag(FLAGS_alpha));
+  c.alpha = absl::GetFlag(FLAGS_alpha) > 0 ? static_cast<float>(absl::GetFlag(FLAGS_alpha))
+                                           : 2.0f * static_cast<float>(c.rank);
   c.dropout = static_cast<float>(absl::GetFlag(FLAGS_dropout));
   c.learning_rate = static_cast<float>(absl::GetFlag(FLAGS_learning_rate));
   c.warmup_steps = absl::GetFlag(FLAGS_warmup_steps);
@@ -179,7 +185,7 @@ int main(int argc, char** argv) {
   }
   auto targets = ParseTargets(absl::GetFlag(FLAGS_targets));
   if (!targets.ok()) return Fail(2, targets.status().ToString());
-  c.targets = *targets;
+  if (!targets->empty()) c.targets = *targets;
   if (auto s = lorad::finetune::ParseLrSchedule(absl::GetFlag(FLAGS_lr_scheduler), &c.schedule);
       !s.ok()) {
     return Fail(2, s.ToString());

@@ -137,6 +137,8 @@ TEST(JobConvertTest, TotalStepsAndTrainConfig) {
   EXPECT_EQ(TotalSteps(hp, 17), 9);  // 3 * ceil(17 / 8): a short last step per epoch
   EXPECT_EQ(TotalSteps(hp, 16), 6);
   EXPECT_EQ(TotalSteps(hp, 3), 3);  // fewer examples than a step holds: one step per epoch
+  EXPECT_EQ(TotalSteps(hp, 8), 3);  // n = k: one full step per epoch
+  EXPECT_EQ(TotalSteps(hp, 9), 6);  // n = k + 1: a full step and a one-example step per epoch
   hp.set_max_steps(11);
   EXPECT_EQ(TotalSteps(hp, 17), 11);
 
