@@ -8,6 +8,7 @@ PACKAGES=(
   libtorch-dev libopenblas0-openmp libopenblas-openmp-dev
   libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev
   libabsl-dev prometheus-cpp-dev nlohmann-json3-dev libsqlite3-dev libssl-dev zlib1g-dev
+  libcpp-httplib-dev
   libgtest-dev libgmock-dev
   clang libclang-rt-14-dev clang-format
 )

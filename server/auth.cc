@@ -1,5 +1,7 @@
 #include "server/auth.h"
 
+#include <optional>
+
 #include <fstream>
 #include <sstream>
 
@@ -88,27 +90,35 @@ const Authorizer::Entry* Authorizer::Find(absl::string_view token) const {
   return found;
 }
 
+absl::Status Authorizer::CheckHeader(std::optional<absl::string_view> authorization,
+                                     Role required) const {
+  if (!authorization.has_value()) {
+    return absl::UnauthenticatedError("missing \"authorization: Bearer <token>\"");
+  }
+  absl::string_view value = *authorization;
+  if (!absl::ConsumePrefix(&value, "Bearer ") && !absl::ConsumePrefix(&value, "bearer ")) {
+    return absl::UnauthenticatedError("authorization must be \"Bearer <token>\"");
+  }
+  const Entry* entry = Find(absl::StripAsciiWhitespace(value));
+  if (entry == nullptr) return absl::UnauthenticatedError("invalid token");
+  if (required == Role::kAdmin && entry->role != Role::kAdmin) {
+    return absl::PermissionDeniedError(
+        "this call needs a token with role admin; the token has role inference");
+  }
+  return absl::OkStatus();
+}
+
 grpc::Status Authorizer::Check(const grpc::ServerContextBase& context, Role required) const {
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
-  if (it == metadata.end()) {
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                        "missing \"authorization: Bearer <token>\" metadata");
-  }
-  absl::string_view value(it->second.data(), it->second.size());
-  if (!absl::ConsumePrefix(&value, "Bearer ") && !absl::ConsumePrefix(&value, "bearer ")) {
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                        "authorization metadata must be \"Bearer <token>\"");
-  }
-  const Entry* entry = Find(absl::StripAsciiWhitespace(value));
-  if (entry == nullptr) {
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid token");
-  }
-  if (required == Role::kAdmin && entry->role != Role::kAdmin) {
-    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                        "this RPC needs a token with role admin; the token has role inference");
-  }
-  return grpc::Status::OK;
+  std::optional<absl::string_view> header;
+  if (it != metadata.end()) header = absl::string_view(it->second.data(), it->second.size());
+  const absl::Status status = CheckHeader(header, required);
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(status.code() == absl::StatusCode::kPermissionDenied
+                          ? grpc::StatusCode::PERMISSION_DENIED
+                          : grpc::StatusCode::UNAUTHENTICATED,
+                      std::string(status.message()));
 }
 
 std::vector<std::string> Authorizer::tokens() const {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,9 @@ class Authorizer {
   // OK when the call's bearer token has a role that covers `required`; UNAUTHENTICATED without
   // a valid token, PERMISSION_DENIED for a role that does not cover `required`.
   grpc::Status Check(const grpc::ServerContextBase& context, Role required) const;
+  // The same check on an "authorization" header value (any transport; nullopt: no header):
+  // UNAUTHENTICATED or PERMISSION_DENIED as above.
+  absl::Status CheckHeader(std::optional<absl::string_view> authorization, Role required) const;
 
   // Every known token (for health checks when --open_health is not set).
   std::vector<std::string> tokens() const;

@@ -1,5 +1,7 @@
 #include "server/config.h"
 
+#include <filesystem>
+
 #include <fstream>
 #include <sstream>
 
@@ -58,6 +60,17 @@ constexpr Option kOptions[] = {
      [](absl::string_view v, ServerConfig* c) {
        c->metrics_listen = std::string(v);
        return absl::OkStatus();
+     }},
+    {"http_listen",
+     "OpenAI-compatible HTTP address host:port (/v1/..., /health, /metrics); empty disables "
+     "[127.0.0.1:8000]",
+     [](absl::string_view v, ServerConfig* c) {
+       c->http_listen = std::string(v);
+       return absl::OkStatus();
+     }},
+    {"http_threads", "HTTP worker threads: connections and open streams served at once [256]",
+     [](absl::string_view v, ServerConfig* c) {
+       return SetInt("http_threads", v, 1, 4096, &c->http_threads);
      }},
     {"model",
      "base model: GGUF file or HF model directory [<data_dir>/"
@@ -339,6 +352,11 @@ absl::Status ValidateConfig(const ServerConfig& config) {
           absl::StrCat("--metrics_listen: ", metrics.status().message()));
     }
   }
+  if (!config.http_listen.empty()) {
+    if (absl::StatusOr<HostPort> http = ParseHostPort(config.http_listen); !http.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--http_listen: ", http.status().message()));
+    }
+  }
   if (config.data_dir.empty()) return absl::InvalidArgumentError("--data_dir: must not be empty");
   if (absl::Status preload = ParsePreloadList(config.preload_adapters).status(); !preload.ok()) {
     return preload;
@@ -352,6 +370,15 @@ absl::Status ValidateConfig(const ServerConfig& config) {
 std::string ResolvedModelPath(const ServerConfig& config) {
   if (!config.model.empty()) return config.model;
   return absl::StrCat(config.data_dir, "/", kDefaultModelRelativePath);
+}
+
+std::string BaseModelId(const ServerConfig& config) {
+  std::filesystem::path path(ResolvedModelPath(config));
+  if (path.filename().empty()) path = path.parent_path();  // "dir/"
+  std::string name = path.filename().string();
+  if (name.size() > 5 && name.compare(name.size() - 5, 5, ".gguf") == 0)
+    name.resize(name.size() - 5);
+  return name.empty() ? "base" : name;
 }
 
 std::string UsageText() {

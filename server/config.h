@@ -20,6 +20,11 @@ struct ServerConfig {
   std::string listen = "127.0.0.1:50051";
   // Prometheus /metrics HTTP address, "host:port"; empty disables the metrics endpoint.
   std::string metrics_listen = "127.0.0.1:9464";
+  // OpenAI-compatible HTTP address, "host:port" (/v1/completions, /v1/chat/completions,
+  // /v1/models, /health, /metrics); empty disables it.
+  std::string http_listen = "127.0.0.1:8000";
+  // HTTP worker threads: connections (open streams) served at once.
+  int http_threads = 256;
   // Base model: a GGUF file or a Hugging Face model directory. Empty means the default model,
   // <data_dir>/models/SmolLM2-135M-Instruct.Q4_1.gguf (what scripts/fetch_model.sh writes).
   std::string model;
@@ -112,6 +117,9 @@ absl::Status ValidateConfig(const ServerConfig& config);
 
 // The model path `config` resolves to (config.model, or the default under data_dir).
 std::string ResolvedModelPath(const ServerConfig& config);
+// The base model's id in the HTTP API (/v1/models, `model`): the model file's name without
+// ".gguf", or the model directory's name.
+std::string BaseModelId(const ServerConfig& config);
 
 // Flag help text for --help.
 std::string UsageText();

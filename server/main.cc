@@ -57,6 +57,11 @@ int main(int argc, char** argv) {
   if (!(*server)->metrics_address().empty()) {
     std::printf("lorad metrics on http://%s/metrics\n", (*server)->metrics_address().c_str());
   }
+  if (!(*server)->http_address().empty()) {
+    std::printf("lorad http on %s://%s/v1\n",
+                command_line->config.tls_cert.empty() ? "http" : "https",
+                (*server)->http_address().c_str());
+  }
   std::fflush(stdout);
 
   if (absl::Status loaded = (*server)->LoadModel(); !loaded.ok()) return Fail(loaded);

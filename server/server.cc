@@ -20,6 +20,7 @@
 #include "server/finetuning_service.h"
 #include "server/health_service.h"
 #include "server/host_port.h"
+#include "server/http_front.h"
 #include "server/inference_metrics.h"
 #include "server/inference_service.h"
 #include "server/job_manager.h"
@@ -130,6 +131,39 @@ absl::Status LoradServer::Start() {
       return port.status();
     }
     metrics_port_ = *port;
+  }
+
+  if (!config_.http_listen.empty()) {
+    HttpFrontOptions http;
+    http.listen = config_.http_listen;
+    http.threads = config_.http_threads;
+    http.max_body_bytes = config_.max_request_bytes;
+    http.default_max_tokens = std::min(config_.default_max_new_tokens, config_.max_new_tokens);
+    http.base_model_id = BaseModelId(config_);
+    http.auth = auth_.get();
+    http.open_health = config_.open_health;
+    http.tls_cert = config_.tls_cert;
+    http.tls_key = config_.tls_key;
+    http.metrics = metrics_.get();
+    // Read under mu_ once serving: LoadModel sets engine_ and the store before SetServing(true).
+    http.engine = [this]() -> Engine* {
+      absl::MutexLock lock(&mu_);
+      return serving_ ? engine_.get() : nullptr;
+    };
+    http.adapters = [this]() -> adapters::AdapterStore* {
+      absl::MutexLock lock(&mu_);
+      return serving_ ? adapter_store_.get() : nullptr;
+    };
+    http.serving = [this] { return serving(); };
+    absl::StatusOr<std::unique_ptr<HttpFront>> front = HttpFront::Start(std::move(http));
+    if (!front.ok()) {
+      metrics_->StopServing();
+      grpc_server_->Shutdown(std::chrono::system_clock::now());
+      grpc_server_->Wait();
+      grpc_server_.reset();
+      return front.status();
+    }
+    http_front_ = *std::move(front);
   }
 
   return absl::OkStatus();
@@ -243,6 +277,7 @@ void LoradServer::Shutdown(absl::Duration grace) {
   const absl::Time flush_deadline =
       std::max(deadline, absl::Now() + std::min(grace, absl::Seconds(1)));
   grpc_server_->Shutdown(absl::ToChronoTime(flush_deadline));
+  if (http_front_ != nullptr) http_front_->Stop();
   metrics_->StopServing();
 }
 
@@ -258,6 +293,12 @@ bool LoradServer::serving() const {
 std::string LoradServer::listen_address() const {
   absl::StatusOr<HostPort> address = ParseHostPort(config_.listen);
   return FormatHostPort(address.ok() ? address->host : "", grpc_port_);
+}
+
+std::string LoradServer::http_address() const {
+  if (http_front_ == nullptr) return "";
+  absl::StatusOr<HostPort> address = ParseHostPort(config_.http_listen);
+  return FormatHostPort(address.ok() ? address->host : "", http_front_->port());
 }
 
 std::string LoradServer::metrics_address() const {

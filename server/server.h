@@ -33,6 +33,7 @@ class InferenceService;
 class AdaptersService;
 class FineTuningService;
 class JobManager;
+class HttpFront;
 
 // Lifecycle: Create() -> Start() -> LoadModel() -> (serve) -> Shutdown() -> Wait() returns.
 // Thread-safety: Create/Start/LoadModel from one thread; Shutdown() and the accessors are
@@ -74,6 +75,8 @@ class LoradServer {
   std::string listen_address() const;
   // "host:port" of the bound metrics address; empty when metrics are disabled.
   std::string metrics_address() const;
+  // The bound OpenAI-compatible HTTP address, "" when disabled.
+  std::string http_address() const;
 
   // The effective configuration.
   const ServerConfig& config() const { return config_; }
@@ -111,6 +114,7 @@ class LoradServer {
   std::unique_ptr<grpc::Server> grpc_server_;  // Set by Start(), then immutable.
   int grpc_port_ = 0;                          // Set by Start(), then immutable.
   int metrics_port_ = 0;                       // Set by Start(), then immutable.
+  std::unique_ptr<HttpFront> http_front_;      // Set by Start(), then immutable.
 
   mutable absl::Mutex mu_;
   bool serving_ ABSL_GUARDED_BY(mu_) = false;

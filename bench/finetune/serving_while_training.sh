@@ -16,7 +16,7 @@ PY="${PYTHON:-$BUILD/python_client_venv/bin/python}"
 ADDR=127.0.0.1:50061
 DIR="$(mktemp -d)"
 mkdir -p "$DIR/data" "$DIR/adapters"
-"$BUILD/server/lorad" --listen="$ADDR" --metrics_listen= --threads=2 --train_threads=2 \
+"$BUILD/server/lorad" --listen="$ADDR" --metrics_listen= --http_listen= --threads=2 --train_threads=2 \
   --model="$MODEL" --data_dir="$DIR/data" --adapter_root="$DIR/adapters" "$@" \
   >"$DIR/lorad.log" 2>&1 &
 PID=$!

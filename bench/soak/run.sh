@@ -25,7 +25,7 @@ mkdir -p "$WORK/data/adapters"
 "$BUILD/bench/soak/lorad_soak" --write_adapters="$WORK/data/adapters" --model="$MODEL" \
   --adapters="$ADAPTERS"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$BUILD/server/lorad" --model="$MODEL" --listen="127.0.0.1:$PORT" --metrics_listen= \
+"$BUILD/server/lorad" --model="$MODEL" --listen="127.0.0.1:$PORT" --metrics_listen= --http_listen= \
   --data_dir="$WORK/data" --max_queue=256 --checkpoint_every_steps=5 2>"$WORK/lorad.log" &
 PID=$!
 for _ in $(seq 1 300); do

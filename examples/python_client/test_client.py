@@ -62,7 +62,7 @@ def main():
     model = os.path.join(args.work_dir, "python_client_tiny.gguf")
     subprocess.run([args.write_model, model], check=True)
     lorad = subprocess.Popen(
-        [args.lorad, "--listen=127.0.0.1:0", "--metrics_listen=", f"--model={model}",
+        [args.lorad, "--listen=127.0.0.1:0", "--metrics_listen=", "--http_listen=", f"--model={model}",
          f"--data_dir={args.work_dir}", "--threads=1", "--kv_cache_mb=16"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -159,12 +159,13 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         StartupErrorCase{"BadFlag", {"--no_such_flag=1"}, "unknown flag --no_such_flag"},
         StartupErrorCase{"BadValue", {"--grace_period_s=soon"}, "--grace_period_s=soon"},
-        StartupErrorCase{
-            "MissingModel",
-            {"--model=/nonexistent/model.gguf", "--listen=127.0.0.1:0", "--metrics_listen="},
-            "/nonexistent/model.gguf"},
+        StartupErrorCase{"MissingModel",
+                         {"--model=/nonexistent/model.gguf", "--listen=127.0.0.1:0",
+                          "--metrics_listen=", "--http_listen="},
+                         "/nonexistent/model.gguf"},
         StartupErrorCase{"NotAModel",
-                         {"--model=/proc/self/status", "--listen=127.0.0.1:0", "--metrics_listen="},
+                         {"--model=/proc/self/status", "--listen=127.0.0.1:0",
+                          "--metrics_listen=", "--http_listen="},
                          "not a GGUF file"}),
     [](const ::testing::TestParamInfo<StartupErrorCase>& info) { return info.param.name; });
 
@@ -172,7 +173,8 @@ TEST(LoradIntegrationTest, ModelThatFailsToLoadExitsTwoWithOneLine) {
   const std::string path = TestDir() + "/integration_header_only.gguf";
   std::ofstream(path, std::ios::binary) << std::string("GGUF\x03\0\0\0", 8);
   absl::StatusOr<RunResult> result = RunToCompletion(
-      kLorad, {"--listen=127.0.0.1:0", "--metrics_listen=", "--model=" + path}, 20000);
+      kLorad, {"--listen=127.0.0.1:0", "--metrics_listen=", "--http_listen=", "--model=" + path},
+      20000);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->exit_code, 2);
   EXPECT_EQ(CountLines(result->stderr_text), 1) << result->stderr_text;
@@ -222,21 +224,34 @@ TEST(LoradIntegrationTest, LoractlGenerateAndTokenize) {
 TEST(LoradIntegrationTest, PortInUseExitsTwo) {
   RunningLorad first;
   ASSERT_NO_FATAL_FAILURE(StartLorad({}, &first));
-  absl::StatusOr<RunResult> result = RunToCompletion(
-      kLorad, {"--listen=" + first.grpc_address, "--metrics_listen=", "--model=" + TinyModelPath()},
-      20000);
+  absl::StatusOr<RunResult> result =
+      RunToCompletion(kLorad,
+                      {"--listen=" + first.grpc_address,
+                       "--metrics_listen=", "--http_listen=", "--model=" + TinyModelPath()},
+                      20000);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->exit_code, 2);
   EXPECT_EQ(CountLines(result->stderr_text), 1) << result->stderr_text;
   EXPECT_THAT(result->stderr_text, HasSubstr("address in use"));
 
-  result = RunToCompletion(kLorad,
-                           {"--listen=127.0.0.1:0", "--model=" + TinyModelPath(),
-                            "--metrics_listen=127.0.0.1:" + std::to_string(first.metrics_port)},
-                           20000);
+  result = RunToCompletion(
+      kLorad,
+      {"--listen=127.0.0.1:0", "--model=" + TinyModelPath(),
+       "--metrics_listen=127.0.0.1:" + std::to_string(first.metrics_port), "--http_listen="},
+      20000);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->exit_code, 2);
   EXPECT_EQ(CountLines(result->stderr_text), 1) << result->stderr_text;
+
+  result = RunToCompletion(
+      kLorad,
+      {"--listen=127.0.0.1:0", "--model=" + TinyModelPath(),
+       "--metrics_listen=", "--http_listen=127.0.0.1:" + std::to_string(first.http_port)},
+      20000);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->exit_code, 2);
+  EXPECT_EQ(CountLines(result->stderr_text), 1) << result->stderr_text;
+  EXPECT_THAT(result->stderr_text, HasSubstr("--http_listen"));
   EXPECT_THAT(result->stderr_text, HasSubstr("metrics address"));
 }
 

@@ -41,8 +41,12 @@ std::shared_ptr<grpc::Channel> RunningLorad::Channel() const {
 }
 
 void StartLorad(const std::vector<std::string>& extra_args, RunningLorad* lorad) {
-  std::vector<std::string> args = {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
-                                   "--data_dir=" + TestDir(), "--threads=1", "--kv_cache_mb=64"};
+  std::vector<std::string> args = {"--listen=127.0.0.1:0",
+                                   "--metrics_listen=127.0.0.1:0",
+                                   "--http_listen=127.0.0.1:0",
+                                   "--data_dir=" + TestDir(),
+                                   "--threads=1",
+                                   "--kv_cache_mb=64"};
   bool has_model = false;
   for (const std::string& arg : extra_args) has_model |= absl::StartsWith(arg, "--model");
   if (!has_model) args.push_back("--model=" + TinyModelPath());
@@ -63,6 +67,14 @@ void StartLorad(const std::vector<std::string>& extra_args, RunningLorad* lorad)
   // "lorad metrics on http", "", "", "127.0.0.1", "PORT", "metrics"
   ASSERT_EQ(parts.size(), 6u) << *line;
   ASSERT_TRUE(absl::SimpleAtoi(parts[4], &lorad->metrics_port)) << *line;
+
+  line = lorad->process->ReadStdoutLine(kStartTimeoutMs);
+  ASSERT_TRUE(line.has_value());
+  ASSERT_THAT(*line, StartsWith("lorad http on http://127.0.0.1:"));
+  parts = absl::StrSplit(*line, absl::ByAnyChar(":/"));
+  // "lorad http on http", "", "", "127.0.0.1", "PORT", "v1"
+  ASSERT_EQ(parts.size(), 6u) << *line;
+  ASSERT_TRUE(absl::SimpleAtoi(parts[4], &lorad->http_port)) << *line;
 
   line = lorad->process->ReadStdoutLine(kStartTimeoutMs);
   ASSERT_TRUE(line.has_value()) << "model did not load; stderr: "

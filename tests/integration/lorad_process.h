@@ -27,6 +27,7 @@ struct RunningLorad {
   std::unique_ptr<Subprocess> process;
   std::string grpc_address;  // "127.0.0.1:NNNNN"
   int metrics_port = 0;
+  int http_port = 0;  // the OpenAI-compatible HTTP front
 
   // An insecure channel to grpc_address.
   std::shared_ptr<grpc::Channel> Channel() const;
