@@ -1,8 +1,5 @@
 #include "server/http_front.h"
 
-#include <sys/socket.h>
-
-#include <csignal>
 #include <deque>
 #include <optional>
 #include <utility>
@@ -16,7 +13,7 @@
 #include "nlohmann/json.hpp"
 #include "server/auth.h"
 #include "server/generate_call.h"
-#include "server/host_port.h"
+#include "server/http_listen.h"
 #include "server/metrics.h"
 #include "server/openai_api.h"
 #include "server/status_to_http.h"
@@ -132,62 +129,42 @@ HttpFront::HttpFront(HttpFrontOptions options) : options_(std::move(options)) {}
 
 HttpFront::~HttpFront() { Stop(); }
 
+int HttpFront::port() const { return running_->port(); }
+
 void HttpFront::Stop() {
   stopping_.store(true);
-  if (server_ != nullptr) server_->stop();
-  if (thread_.joinable()) thread_.join();
+  if (running_ != nullptr) running_->Stop();
 }
 
 absl::StatusOr<std::unique_ptr<HttpFront>> HttpFront::Start(HttpFrontOptions options) {
-  absl::StatusOr<HostPort> address = ParseHostPort(options.listen);
-  if (!address.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("--http_listen: ", address.status().message()));
-  }
   std::unique_ptr<HttpFront> front(new HttpFront(std::move(options)));
   const HttpFrontOptions& o = front->options_;
+  std::unique_ptr<httplib::Server> server;
   if (!o.tls_cert.empty() && !o.tls_key.empty()) {
     auto ssl = std::make_unique<httplib::SSLServer>(o.tls_cert.c_str(), o.tls_key.c_str());
     if (!ssl->is_valid()) {
       return absl::InvalidArgumentError(
           "--http_listen: cannot use --tls_cert / --tls_key for HTTPS");
     }
-    front->server_ = std::move(ssl);
+    server = std::move(ssl);
   } else {
-    front->server_ = std::make_unique<httplib::Server>();
+    server = std::make_unique<httplib::Server>();
   }
-  httplib::Server& server = *front->server_;
   const int threads = std::max(o.threads, 1);
-  server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  server.set_payload_max_length(static_cast<size_t>(o.max_body_bytes));
-  server.set_keep_alive_max_count(1000);
-  server.set_keep_alive_timeout(5);
-  server.set_read_timeout(10, 0);
-  // cpp-httplib listens with a backlog of 5 (compiled into Debian's library): hundreds of
-  // clients connecting at once would be refused. Listening again on the bound socket raises it.
-  auto listen_fd = std::make_shared<std::atomic<int>>(-1);
-  server.set_socket_options([listen_fd](socket_t sock) {
-    httplib::default_socket_options(sock);
-    listen_fd->store(sock);
-  });
-  // The library writes with send() without MSG_NOSIGNAL: a client that disconnects must not
-  // kill the daemon with SIGPIPE (the write fails with EPIPE instead).
-  std::signal(SIGPIPE, SIG_IGN);
-  front->Route();
-  const int port = address->port == 0
-                       ? server.bind_to_any_port(address->host)
-                       : (server.bind_to_port(address->host, address->port) ? address->port : -1);
-  if (port < 0) {
-    return absl::UnavailableError(
-        absl::StrCat("--http_listen ", o.listen, ": cannot listen (address in use?)"));
-  }
-  if (listen_fd->load() >= 0) ::listen(listen_fd->load(), SOMAXCONN);
-  front->port_ = port;
-  front->thread_ = std::thread([s = front->server_.get()] { s->listen_after_bind(); });
+  server->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  server->set_payload_max_length(static_cast<size_t>(o.max_body_bytes));
+  server->set_keep_alive_max_count(1000);
+  server->set_keep_alive_timeout(5);
+  server->set_read_timeout(10, 0);
+  front->Route(*server);
+  absl::StatusOr<std::unique_ptr<RunningHttpServer>> running =
+      RunningHttpServer::Start(std::move(server), o.listen, "--http_listen");
+  if (!running.ok()) return running.status();
+  front->running_ = *std::move(running);
   return front;
 }
 
-void HttpFront::Route() {
-  httplib::Server& server = *server_;
+void HttpFront::Route(httplib::Server& server) {
   const HttpFrontOptions& o = options_;
 
   // The check every endpoint makes; false (with the response written) when the caller may not.

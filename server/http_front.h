@@ -19,7 +19,6 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/status/statusor.h"
 
@@ -38,6 +37,7 @@ namespace lorad::server {
 
 class Authorizer;
 class Metrics;
+class RunningHttpServer;
 
 struct HttpFrontOptions {
   std::string listen;                // "host:port"; port 0 picks one
@@ -62,20 +62,18 @@ class HttpFront {
   static absl::StatusOr<std::unique_ptr<HttpFront>> Start(HttpFrontOptions options);
   ~HttpFront();  // Stop()
 
-  int port() const { return port_; }
+  int port() const;
   // Stops accepting and closes connections (open streams end); idempotent.
   void Stop();
 
  private:
   explicit HttpFront(HttpFrontOptions options);
-  void Route();
+  void Route(httplib::Server& server);
 
   const HttpFrontOptions options_;
   // Set by Stop(): requests still generating are cancelled and their connections end.
   std::atomic<bool> stopping_{false};
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
-  int port_ = 0;
+  std::unique_ptr<RunningHttpServer> running_;
 };
 
 }  // namespace lorad::server

@@ -4,10 +4,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "httplib.h"
 #include "prometheus/gauge.h"
 #include "prometheus/text_serializer.h"
 #include "server/build_info.h"
-#include "server/metrics_http_server.h"
+#include "server/http_listen.h"
 #include "server/process_collector.h"
 
 namespace lorad::server {
@@ -28,11 +29,17 @@ Metrics::Metrics()
 Metrics::~Metrics() { StopServing(); }
 
 absl::StatusOr<int> Metrics::Serve(const std::string& listen) {
-  auto server = std::make_unique<MetricsHttpServer>([this] { return TextExposition(); });
-  absl::StatusOr<int> port = server->Start(listen);
-  if (!port.ok()) return port.status();
-  http_ = std::move(server);
-  return *port;
+  auto server = std::make_unique<httplib::Server>();
+  server->new_task_queue = [] { return new httplib::ThreadPool(2); };
+  server->set_read_timeout(5, 0);
+  server->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(TextExposition(), "text/plain; version=0.0.4");
+  });
+  absl::StatusOr<std::unique_ptr<RunningHttpServer>> running =
+      RunningHttpServer::Start(std::move(server), listen, "--metrics_listen");
+  if (!running.ok()) return running.status();
+  http_ = *std::move(running);
+  return http_->port();
 }
 
 void Metrics::StopServing() { http_.reset(); }

@@ -1,7 +1,10 @@
 // The daemon's Prometheus registry and its /metrics HTTP endpoint. Every metric family lorad
 // exports is owned here, so that families are declared once and services only update them.
 // Here: lorad_build_info and the process_* collector; InferenceMetrics, the RPC interceptor
-// and the adapter-cache collector add their families to this registry.
+// and the adapter-cache collector add their families to this registry. The endpoint is a
+// cpp-httplib server (server/http_listen.h), like the HTTP front, which serves /metrics too.
+// (prometheus-cpp's civetweb Exposer is not used: civetweb starts its threads with a fixed
+// 100 KiB stack, which glibc refuses once LibTorch's large static TLS is loaded.)
 #pragma once
 
 #include <memory>
@@ -16,7 +19,7 @@
 
 namespace lorad::server {
 
-class MetricsHttpServer;
+class RunningHttpServer;
 class ProcessCollector;
 
 // Thread-safety: the registry and its families are thread-safe (prometheus-cpp). Serve() and
@@ -49,7 +52,7 @@ class Metrics {
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<ProcessCollector> process_collector_;
-  std::unique_ptr<MetricsHttpServer> http_;
+  std::unique_ptr<RunningHttpServer> http_;
   mutable absl::Mutex mu_;
   std::vector<std::shared_ptr<prometheus::Collectable>> extra_ ABSL_GUARDED_BY(mu_);
 };

@@ -70,9 +70,9 @@ void StartLorad(const std::vector<std::string>& extra_args, RunningLorad* lorad)
 
   line = lorad->process->ReadStdoutLine(kStartTimeoutMs);
   ASSERT_TRUE(line.has_value());
-  ASSERT_THAT(*line, StartsWith("lorad http on http://127.0.0.1:"));
+  ASSERT_THAT(*line, StartsWith("lorad http on http"));  // http:// or https://
   parts = absl::StrSplit(*line, absl::ByAnyChar(":/"));
-  // "lorad http on http", "", "", "127.0.0.1", "PORT", "v1"
+  // "lorad http on http(s)", "", "", "127.0.0.1", "PORT", "v1"
   ASSERT_EQ(parts.size(), 6u) << *line;
   ASSERT_TRUE(absl::SimpleAtoi(parts[4], &lorad->http_port)) << *line;
 

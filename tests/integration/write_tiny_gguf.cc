@@ -19,8 +19,8 @@ int main(int argc, char** argv) {
     std::filesystem::create_directories(argv[2]);
     lorad::testing::TinyAdapterOptions adapter;
     adapter.b_stddev = 0.5f;
-    status = lorad::testing::WriteTinyPeftAdapter(lorad::testing::TinyModelOptions(), adapter,
-                                                  argv[2]);
+    status =
+        lorad::testing::WriteTinyPeftAdapter(lorad::testing::TinyModelOptions(), adapter, argv[2]);
   }
   if (!status.ok()) {
     std::fprintf(stderr, "write_tiny_gguf: %s\n", std::string(status.message()).c_str());

@@ -295,7 +295,7 @@ TEST(ServerCreateTest, PortInUseIsUnavailable) {
   ASSERT_TRUE(third.ok());
   status = (*third)->Start();
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(std::string(status.message()), HasSubstr("metrics address"));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("--metrics_listen"));
   (*first)->Shutdown(absl::ZeroDuration());
 }
 
