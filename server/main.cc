@@ -8,11 +8,11 @@
 #include "absl/time/time.h"
 #include "engine/base/openmp_env.h"
 #include "engine/kernels/cpu_isa.h"
-#include "server/build_info.h"
-#include "server/config.h"
-#include "server/grpc_log.h"
+#include "server/common/build_info.h"
+#include "server/common/config.h"
+#include "server/common/grpc_log.h"
+#include "server/common/signals.h"
 #include "server/server.h"
-#include "server/signals.h"
 
 namespace {
 

@@ -12,7 +12,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
-#include "server/config.h"
+#include "server/common/config.h"
 
 namespace lorad {
 class Engine;

@@ -9,7 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "server/grpc_code_name.h"
+#include "server/common/grpc_code_name.h"
 
 namespace lorad::loractl {
 namespace {

@@ -21,7 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "lorad/v1/finetuning.grpc.pb.h"
-#include "server/job_state_name.h"
+#include "server/jobs/job_state_name.h"
 #include "tools/loractl_commands.h"
 
 namespace lorad::loractl {

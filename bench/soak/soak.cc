@@ -35,7 +35,7 @@
 #include "lorad/v1/adapters.grpc.pb.h"
 #include "lorad/v1/finetuning.grpc.pb.h"
 #include "lorad/v1/inference.grpc.pb.h"
-#include "server/grpc_code_name.h"
+#include "server/common/grpc_code_name.h"
 
 ABSL_FLAG(std::string, addr, "127.0.0.1:50051", "lorad's gRPC address");
 ABSL_FLAG(int, pid, 0, "lorad's process id, for RSS and fd samples (0: none)");

@@ -7,7 +7,7 @@
 #include "engine/sampling/sampling_params.h"
 #include "engine/tokenizer/chat_template.h"
 #include "lorad/v1/inference.pb.h"
-#include "server/proto_convert.h"
+#include "server/inference/proto_convert.h"
 #include "tests/fuzz/fuzz_support.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -1,5 +1,5 @@
 // Authorizer: the tokens file format and the method -> role table.
-#include "server/auth.h"
+#include "server/common/auth.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

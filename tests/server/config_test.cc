@@ -1,4 +1,4 @@
-#include "server/config.h"
+#include "server/common/config.h"
 
 #include <fstream>
 

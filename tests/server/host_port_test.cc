@@ -1,4 +1,4 @@
-#include "server/host_port.h"
+#include "server/common/host_port.h"
 
 #include "gtest/gtest.h"
 

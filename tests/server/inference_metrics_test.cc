@@ -1,6 +1,6 @@
 // InferenceMetrics: the StatsSink families and the vLLM-compatible gauges, checked through a
 // strict parse of the text exposition.
-#include "server/inference_metrics.h"
+#include "server/metrics/inference_metrics.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

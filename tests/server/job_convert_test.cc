@@ -1,6 +1,6 @@
 // job_convert: defaults, field-naming validation, total steps, and the trainer config; job ids
 // and data-root confinement of dataset paths (job_files).
-#include "server/job_convert.h"
+#include "server/jobs/job_convert.h"
 
 #include <cmath>
 #include <filesystem>
@@ -9,7 +9,7 @@
 #include "adapters/adapter_store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/job_files.h"
+#include "server/jobs/job_files.h"
 #include "tests/fixtures/temp_dir.h"
 
 namespace lorad::server {

@@ -1,6 +1,6 @@
 // JobGate: passes at once when serving is idle, waits while it is busy (at most max_pause per
 // call), and ends a pause early for cancellation or shutdown.
-#include "server/job_gate.h"
+#include "server/jobs/job_gate.h"
 
 #include <atomic>
 #include <thread>

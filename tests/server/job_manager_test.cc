@@ -1,7 +1,7 @@
 // JobManager on the tiny model: request errors, datasets that fail validation naming the line,
 // the queue bound, cancellation (within one step, no adapter), a job that learns a fixed mapping
 // and is then served by the engine, watchers, and resuming after a restart to the same result.
-#include "server/job_manager.h"
+#include "server/jobs/job_manager.h"
 
 #include <sys/mount.h>
 
@@ -19,7 +19,7 @@
 #include "engine/engine.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/job_runner.h"
+#include "server/jobs/job_runner.h"
 #include "tests/fixtures/temp_dir.h"
 #include "tests/fixtures/tiny_model.h"
 

@@ -1,6 +1,6 @@
 // JobStore: create/get/update, events, listing with state filter and pagination (newest first),
 // errors, and that everything survives closing and reopening the database.
-#include "server/job_store.h"
+#include "server/jobs/job_store.h"
 
 #include <sqlite3.h>
 

@@ -1,4 +1,4 @@
-#include "server/model_check.h"
+#include "server/common/model_check.h"
 
 #include <sys/stat.h>
 #include <unistd.h>

@@ -1,6 +1,6 @@
 // proto <-> engine conversion: zero values mean server defaults, missing input and limits are
 // INVALID_ARGUMENT naming the field, finish reasons and usage map one to one.
-#include "server/proto_convert.h"
+#include "server/inference/proto_convert.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

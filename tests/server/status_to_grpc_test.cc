@@ -1,4 +1,4 @@
-#include "server/status_to_grpc.h"
+#include "server/common/status_to_grpc.h"
 
 #include "gtest/gtest.h"
 
