@@ -12,22 +12,11 @@ void AdaptersService::Start(adapters::AdapterStore* store, JobManager* jobs) {
   store_.store(store, std::memory_order_release);
 }
 
-grpc::Status AdaptersService::Admit(const grpc::CallbackServerContext& context,
-                                    adapters::AdapterStore** store) const {
-  grpc::Status status = Authorize(auth_, context, Role::kAdmin);
-  if (!status.ok()) return status;
-  *store = store_.load(std::memory_order_acquire);
-  if (*store == nullptr) {
-    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the model is still loading");
-  }
-  return grpc::Status::OK;
-}
-
 grpc::ServerUnaryReactor* AdaptersService::LoadAdapter(grpc::CallbackServerContext* context,
                                                        const lorad::v1::LoadAdapterRequest* request,
                                                        lorad::v1::LoadAdapterResponse* response) {
   adapters::AdapterStore* store = nullptr;
-  if (grpc::Status status = Admit(*context, &store); !status.ok()) {
+  if (grpc::Status status = Admit(auth_, *context, Role::kAdmin, store_, &store); !status.ok()) {
     return FinishUnary(context, status);
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
@@ -49,7 +38,7 @@ grpc::ServerUnaryReactor* AdaptersService::UnloadAdapter(
     grpc::CallbackServerContext* context, const lorad::v1::UnloadAdapterRequest* request,
     lorad::v1::UnloadAdapterResponse* response) {
   adapters::AdapterStore* store = nullptr;
-  if (grpc::Status status = Admit(*context, &store); !status.ok()) {
+  if (grpc::Status status = Admit(auth_, *context, Role::kAdmin, store_, &store); !status.ok()) {
     return FinishUnary(context, status);
   }
   // Requests using the adapter keep their version until they finish.
@@ -73,7 +62,7 @@ grpc::ServerUnaryReactor* AdaptersService::GetAdapter(grpc::CallbackServerContex
                                                       const lorad::v1::GetAdapterRequest* request,
                                                       lorad::v1::GetAdapterResponse* response) {
   adapters::AdapterStore* store = nullptr;
-  if (grpc::Status status = Admit(*context, &store); !status.ok()) {
+  if (grpc::Status status = Admit(auth_, *context, Role::kAdmin, store_, &store); !status.ok()) {
     return FinishUnary(context, status);
   }
   absl::StatusOr<adapters::AdapterInfo> info = store->Get(request->adapter_id());
@@ -86,7 +75,7 @@ grpc::ServerUnaryReactor* AdaptersService::ListAdapters(
     grpc::CallbackServerContext* context, const lorad::v1::ListAdaptersRequest* request,
     lorad::v1::ListAdaptersResponse* response) {
   adapters::AdapterStore* store = nullptr;
-  if (grpc::Status status = Admit(*context, &store); !status.ok()) {
+  if (grpc::Status status = Admit(auth_, *context, Role::kAdmin, store_, &store); !status.ok()) {
     return FinishUnary(context, status);
   }
   for (const adapters::AdapterInfo& info : store->List()) {

@@ -39,10 +39,6 @@ class AdaptersService final : public lorad::v1::Adapters::CallbackService {
                                          lorad::v1::ListAdaptersResponse* response) override;
 
  private:
-  // OK with the store when the caller may proceed; else the status to answer with.
-  grpc::Status Admit(const grpc::CallbackServerContext& context,
-                     adapters::AdapterStore** store) const;
-
   const Authorizer* const auth_;
   std::atomic<adapters::AdapterStore*> store_{nullptr};
   std::atomic<JobManager*> jobs_{nullptr};  // written before store_, read after it

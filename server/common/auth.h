@@ -3,6 +3,7 @@
 // everything. Clients send "authorization: Bearer <token>".
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -57,5 +58,20 @@ class Authorizer {
 // auth->Check(context, required), or OK when auth is off (`auth` null).
 grpc::Status Authorize(const Authorizer* auth, const grpc::ServerContextBase& context,
                        Role required);
+
+// The check every lorad gRPC service makes before its work, in this order: the caller's token
+// covers `required` (Authorize), then the service's dependency is ready (`ready` is set once
+// the model has loaded; UNAVAILABLE "the model is still loading" before). On OK, *out is it.
+template <typename T>
+grpc::Status Admit(const Authorizer* auth, const grpc::ServerContextBase& context, Role required,
+                   const std::atomic<T*>& ready, T** out) {
+  grpc::Status status = Authorize(auth, context, required);
+  if (!status.ok()) return status;
+  *out = ready.load(std::memory_order_acquire);
+  if (*out == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the model is still loading");
+  }
+  return grpc::Status::OK;
+}
 
 }  // namespace lorad::server

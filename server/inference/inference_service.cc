@@ -18,27 +18,14 @@ InferenceService::InferenceService(const RequestDefaults& defaults, const Author
 
 void InferenceService::SetEngine(Engine* engine) {
   env_.engine = engine;
-  ready_.store(true, std::memory_order_release);
-}
-
-grpc::Status InferenceService::Admit(const grpc::CallbackServerContext& context,
-                                     const GenerateEnv** env) const {
-  if (auth_ != nullptr) {
-    grpc::Status status = auth_->Check(context, Role::kInference);
-    if (!status.ok()) return status;
-  }
-  if (!ready_.load(std::memory_order_acquire)) {
-    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the model is still loading");
-  }
-  *env = &env_;
-  return grpc::Status::OK;
+  ready_.store(&env_, std::memory_order_release);
 }
 
 grpc::ServerUnaryReactor* InferenceService::Generate(grpc::CallbackServerContext* context,
                                                      const lorad::v1::GenerateRequest* request,
                                                      lorad::v1::GenerateResponse* response) {
   const GenerateEnv* env = nullptr;
-  if (grpc::Status status = Admit(*context, &env); !status.ok()) {
+  if (grpc::Status status = Admit(auth_, *context, Role::kInference, ready_, &env); !status.ok()) {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     reactor->Finish(status);
     return reactor;
@@ -49,7 +36,7 @@ grpc::ServerUnaryReactor* InferenceService::Generate(grpc::CallbackServerContext
 grpc::ServerWriteReactor<lorad::v1::GenerateResponse>* InferenceService::GenerateStream(
     grpc::CallbackServerContext* context, const lorad::v1::GenerateRequest* request) {
   const GenerateEnv* env = nullptr;
-  if (grpc::Status status = Admit(*context, &env); !status.ok()) {
+  if (grpc::Status status = Admit(auth_, *context, Role::kInference, ready_, &env); !status.ok()) {
     return new FinishedWriteReactor<lorad::v1::GenerateResponse>(status);
   }
   return StartGenerateStream(*env, context, *request);
@@ -60,7 +47,7 @@ grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext
                                                      lorad::v1::TokenizeResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const GenerateEnv* env = nullptr;
-  if (grpc::Status status = Admit(*context, &env); !status.ok()) {
+  if (grpc::Status status = Admit(auth_, *context, Role::kInference, ready_, &env); !status.ok()) {
     reactor->Finish(status);
     return reactor;
   }

@@ -34,13 +34,9 @@ class InferenceService final : public lorad::v1::Inference::CallbackService {
                                      lorad::v1::TokenizeResponse* response) override;
 
  private:
-  // OK with the environment when the caller may proceed; else the status to answer with
-  // (auth failure, or UNAVAILABLE while the model loads).
-  grpc::Status Admit(const grpc::CallbackServerContext& context, const GenerateEnv** env) const;
-
   const Authorizer* const auth_;
   GenerateEnv env_;  // Written once by SetEngine() before ready_ is set, then immutable.
-  std::atomic<bool> ready_{false};
+  std::atomic<const GenerateEnv*> ready_{nullptr};  // &env_ once SetEngine() has run
 };
 
 }  // namespace lorad::server

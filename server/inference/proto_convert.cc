@@ -52,8 +52,7 @@ absl::StatusOr<GenerateRequest> ToEngineRequest(const v1::GenerateRequest& reque
   out.adapter_id = request.adapter_id();
   switch (request.input_case()) {
     case v1::GenerateRequest::kPrompt:
-      if (request.prompt().empty()) return absl::InvalidArgumentError("prompt is empty");
-      out.prompt = request.prompt();
+      out.prompt = request.prompt();  // the engine refuses an empty one
       break;
     case v1::GenerateRequest::kMessages:
       if (request.messages().messages().empty()) {
@@ -64,13 +63,10 @@ absl::StatusOr<GenerateRequest> ToEngineRequest(const v1::GenerateRequest& reque
       }
       break;
     case v1::GenerateRequest::INPUT_NOT_SET:
-      return absl::InvalidArgumentError("prompt is empty (set prompt or messages)");
+      break;  // the engine refuses the empty prompt
   }
-  if (request.sampling().max_new_tokens() > static_cast<uint32_t>(defaults.max_new_tokens)) {
-    return absl::InvalidArgumentError(absl::StrCat("sampling.max_new_tokens must be in [1, ",
-                                                   defaults.max_new_tokens, "], got ",
-                                                   request.sampling().max_new_tokens()));
-  }
+  // Ranges (max_new_tokens against --max_new_tokens, temperature, ...) are the engine's to check
+  // (ValidateSamplingParams): one check, the same for gRPC and HTTP.
   out.sampling = ToEngineSampling(request.sampling(), defaults);
   return out;
 }

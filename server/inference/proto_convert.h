@@ -19,12 +19,12 @@ namespace lorad::server {
 // Server-side defaults applied to fields a request leaves at zero.
 struct RequestDefaults {
   int32_t default_max_new_tokens = 256;  // when sampling.max_new_tokens is 0
-  int32_t max_new_tokens = 4096;         // the limit, for the error message
+  int32_t max_new_tokens = 4096;         // the limit (the engine enforces it)
   int64_t max_request_bytes = 4 << 20;   // larger requests are INVALID_ARGUMENT
 };
 
-// The engine request for `request`. INVALID_ARGUMENT naming the field when the input is missing,
-// or a value cannot be represented (max_new_tokens over the limit).
+// The engine request for `request`. INVALID_ARGUMENT for a request over max_request_bytes or an
+// empty messages list; the engine validates the rest (an empty prompt, sampling ranges).
 absl::StatusOr<GenerateRequest> ToEngineRequest(const v1::GenerateRequest& request,
                                                 const RequestDefaults& defaults);
 

@@ -7,22 +7,12 @@
 #include "server/jobs/watch_job_reactor.h"
 
 namespace lorad::server {
-grpc::Status FineTuningService::Admit(const grpc::CallbackServerContext& context,
-                                      JobManager** manager) const {
-  grpc::Status status = Authorize(auth_, context, Role::kAdmin);
-  if (!status.ok()) return status;
-  *manager = manager_.load(std::memory_order_acquire);
-  if (*manager == nullptr) {
-    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the model is still loading");
-  }
-  return grpc::Status::OK;
-}
-
 grpc::ServerUnaryReactor* FineTuningService::CreateJob(grpc::CallbackServerContext* context,
                                                        const lorad::v1::CreateJobRequest* request,
                                                        lorad::v1::CreateJobResponse* response) {
   JobManager* manager = nullptr;
-  if (grpc::Status status = Admit(*context, &manager); !status.ok()) {
+  if (grpc::Status status = Admit(auth_, *context, Role::kAdmin, manager_, &manager);
+      !status.ok()) {
     return FinishUnary(context, status);
   }
   absl::StatusOr<v1::Job> job = manager->CreateJob(*request);
@@ -35,7 +25,8 @@ grpc::ServerUnaryReactor* FineTuningService::GetJob(grpc::CallbackServerContext*
                                                     const lorad::v1::GetJobRequest* request,
                                                     lorad::v1::GetJobResponse* response) {
   JobManager* manager = nullptr;
-  if (grpc::Status status = Admit(*context, &manager); !status.ok()) {
+  if (grpc::Status status = Admit(auth_, *context, Role::kAdmin, manager_, &manager);
+      !status.ok()) {
     return FinishUnary(context, status);
   }
   absl::StatusOr<v1::Job> job = manager->GetJob(request->job_id());
@@ -48,7 +39,8 @@ grpc::ServerUnaryReactor* FineTuningService::ListJobs(grpc::CallbackServerContex
                                                       const lorad::v1::ListJobsRequest* request,
                                                       lorad::v1::ListJobsResponse* response) {
   JobManager* manager = nullptr;
-  if (grpc::Status status = Admit(*context, &manager); !status.ok()) {
+  if (grpc::Status status = Admit(auth_, *context, Role::kAdmin, manager_, &manager);
+      !status.ok()) {
     return FinishUnary(context, status);
   }
   absl::StatusOr<JobPage> page = manager->ListJobs(
@@ -65,7 +57,8 @@ grpc::ServerUnaryReactor* FineTuningService::CancelJob(grpc::CallbackServerConte
                                                        const lorad::v1::CancelJobRequest* request,
                                                        lorad::v1::CancelJobResponse* response) {
   JobManager* manager = nullptr;
-  if (grpc::Status status = Admit(*context, &manager); !status.ok()) {
+  if (grpc::Status status = Admit(auth_, *context, Role::kAdmin, manager_, &manager);
+      !status.ok()) {
     return FinishUnary(context, status);
   }
   absl::StatusOr<v1::Job> job = manager->CancelJob(request->job_id());
@@ -77,7 +70,8 @@ grpc::ServerUnaryReactor* FineTuningService::CancelJob(grpc::CallbackServerConte
 grpc::ServerWriteReactor<lorad::v1::JobEvent>* FineTuningService::WatchJob(
     grpc::CallbackServerContext* context, const lorad::v1::WatchJobRequest* request) {
   JobManager* manager = nullptr;
-  if (grpc::Status status = Admit(*context, &manager); !status.ok()) {
+  if (grpc::Status status = Admit(auth_, *context, Role::kAdmin, manager_, &manager);
+      !status.ok()) {
     return new FinishedWriteReactor<lorad::v1::JobEvent>(status);
   }
   return StartWatchJob(
@@ -89,7 +83,8 @@ grpc::ServerUnaryReactor* FineTuningService::ListJobEvents(
     grpc::CallbackServerContext* context, const lorad::v1::ListJobEventsRequest* request,
     lorad::v1::ListJobEventsResponse* response) {
   JobManager* manager = nullptr;
-  if (grpc::Status status = Admit(*context, &manager); !status.ok()) {
+  if (grpc::Status status = Admit(auth_, *context, Role::kAdmin, manager_, &manager);
+      !status.ok()) {
     return FinishUnary(context, status);
   }
   absl::StatusOr<EventPage> page = manager->ListJobEvents(
@@ -106,7 +101,8 @@ grpc::ServerUnaryReactor* FineTuningService::ListJobCheckpoints(
     grpc::CallbackServerContext* context, const lorad::v1::ListJobCheckpointsRequest* request,
     lorad::v1::ListJobCheckpointsResponse* response) {
   JobManager* manager = nullptr;
-  if (grpc::Status status = Admit(*context, &manager); !status.ok()) {
+  if (grpc::Status status = Admit(auth_, *context, Role::kAdmin, manager_, &manager);
+      !status.ok()) {
     return FinishUnary(context, status);
   }
   absl::StatusOr<v1::ListJobCheckpointsResponse> listed =
@@ -120,7 +116,8 @@ grpc::ServerUnaryReactor* FineTuningService::PublishCheckpoint(
     grpc::CallbackServerContext* context, const lorad::v1::PublishCheckpointRequest* request,
     lorad::v1::PublishCheckpointResponse* response) {
   JobManager* manager = nullptr;
-  if (grpc::Status status = Admit(*context, &manager); !status.ok()) {
+  if (grpc::Status status = Admit(auth_, *context, Role::kAdmin, manager_, &manager);
+      !status.ok()) {
     return FinishUnary(context, status);
   }
   absl::StatusOr<v1::PublishCheckpointResponse> published = manager->PublishCheckpoint(

@@ -47,9 +47,6 @@ class FineTuningService final : public lorad::v1::FineTuning::CallbackService {
       lorad::v1::PublishCheckpointResponse* response) override;
 
  private:
-  // OK with the manager when the caller may proceed; else the status to answer with.
-  grpc::Status Admit(const grpc::CallbackServerContext& context, JobManager** manager) const;
-
   const Authorizer* const auth_;
   std::atomic<JobManager*> manager_{nullptr};
 };
