@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "absl/types/span.h"
@@ -15,10 +16,12 @@ namespace lorad {
 struct TokenLogprob {
   int32_t token = 0;
   float logprob = 0.0f;
+  std::string text;  // the token's bytes (Tokenizer::TokenPiece), set by the scheduler
 };
 
 struct SampledToken {
   int32_t token = 0;
+  std::string text;               // the token's bytes (Tokenizer::TokenPiece), set by the scheduler
   float logprob = 0.0f;           // log-probability of `token` under the model (before sampling
                                   // transforms); filled only when logprobs were requested
   std::vector<TokenLogprob> top;  // top-n by model log-probability, descending

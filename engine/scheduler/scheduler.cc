@@ -278,7 +278,13 @@ void Scheduler::Sample(Sequence* seq, float* logits, absl::Time now) {
 
   GenerateOutput out;
   out.token_ids.push_back(token);
-  if (seq->params.logprobs > 0) out.logprobs.push_back(st);
+  if (seq->params.logprobs > 0) {
+    // Token texts come with the log-probabilities, so that callers need no tokenizer.
+    SampledToken entry = st;
+    entry.text = tokenizer_->TokenPiece(entry.token);
+    for (TokenLogprob& top : entry.top) top.text = tokenizer_->TokenPiece(top.token);
+    out.logprobs.push_back(std::move(entry));
+  }
   out.prompt_tokens = seq->prompt_tokens;
   out.completion_tokens = seq->generated();
   const bool eog = tokenizer_->IsEndOfGeneration(token) && !seq->params.ignore_eos;

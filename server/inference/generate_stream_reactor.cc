@@ -117,7 +117,7 @@ class StreamSink final : public GenerateSink {
   v1::GenerateResponse Message(const GenerateOutput& output) const {
     v1::GenerateResponse message;
     message.set_request_id(request_id_);
-    AppendDelta(output, env_.engine->tokenizer(), &message);
+    AppendDelta(output, &message);
     return message;
   }
 

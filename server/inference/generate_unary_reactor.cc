@@ -40,7 +40,7 @@ class UnarySink final : public GenerateSink {
       started_ = true;
       if (env_.metrics != nullptr) env_.metrics->RequestStarted(adapter_id_);
     }
-    AppendDelta(output, env_.engine->tokenizer(), &accumulated_);
+    AppendDelta(output, &accumulated_);
     if (!output.finished) return;
     if (env_.metrics != nullptr) env_.metrics->RequestEnded(adapter_id_, started_);
     const grpc::Status status = FinalStatus(output);

@@ -60,7 +60,6 @@ class OutputQueue final : public GenerateSink {
 struct Stream {
   const std::atomic<bool>* stopping;
   Engine* engine;
-  const Tokenizer* tokenizer;
   OpenAiRequest request;
   std::string request_id, response_id;
   int64_t created;
@@ -94,7 +93,7 @@ struct Stream {
         delta.logprobs = std::move(out.logprobs);
         if (out.finished) delta.finish = out.finish_reason;
         if (!delta.text.empty() || delta.finish.has_value() || first) {
-          text = Event(OpenAiChunkJson(request, response_id, created, delta, first, *tokenizer));
+          text = Event(OpenAiChunkJson(request, response_id, created, delta, first));
           first = false;
         }
         if (out.finished) {
@@ -323,9 +322,9 @@ void HttpFront::Route(httplib::Server& server) {
         return;
       }
       if (request->stream) {
-        auto stream = std::make_shared<Stream>(Stream{stopping, engine, &engine->tokenizer(),
-                                                      *request, request_id, response_id, created,
-                                                      outputs, std::move(first)});
+        auto stream =
+            std::make_shared<Stream>(Stream{stopping, engine, *request, request_id, response_id,
+                                            created, outputs, std::move(first)});
         res.set_header("Cache-Control", "no-cache");
         res.set_chunked_content_provider(
             "text/event-stream",
@@ -351,8 +350,7 @@ void HttpFront::Route(httplib::Server& server) {
         }
         if (!result.finish.has_value()) batch = take(kStreamPoll);
       }
-      res.set_content(
-          OpenAiResponseJson(*request, response_id, created, result, engine->tokenizer()), kJson);
+      res.set_content(OpenAiResponseJson(*request, response_id, created, result), kJson);
     };
   };
   server.Post("/v1/completions", generate(OpenAiEndpoint::kCompletions));

@@ -4,7 +4,6 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
-#include "engine/tokenizer/tokenizer.h"
 #include "nlohmann/json.hpp"
 
 namespace lorad::server {
@@ -309,23 +308,21 @@ std::optional<OpenAiError> ReadSampling(OpenAiEndpoint endpoint, const json& bod
   return std::nullopt;
 }
 
-json TokenEntry(int32_t token, float logprob, const Tokenizer& tokenizer) {
-  const std::string piece = tokenizer.TokenPiece(token);
+json TokenEntry(const std::string& piece, float logprob) {
   json bytes = json::array();
   for (unsigned char c : piece) bytes.push_back(static_cast<int>(c));
   return {{"token", piece}, {"logprob", logprob}, {"bytes", bytes}};
 }
 
 // Chat: {"content": [{token, logprob, bytes, top_logprobs}]}; completions: the legacy arrays.
-json LogprobsJson(const OpenAiRequest& request, const std::vector<SampledToken>& tokens,
-                  const Tokenizer& tokenizer) {
+json LogprobsJson(const OpenAiRequest& request, const std::vector<SampledToken>& tokens) {
   if (request.endpoint == OpenAiEndpoint::kChat) {
     json content = json::array();
     for (const SampledToken& t : tokens) {
-      json entry = TokenEntry(t.token, t.logprob, tokenizer);
+      json entry = TokenEntry(t.text, t.logprob);
       json top = json::array();
       for (size_t i = 0; i < t.top.size() && static_cast<int32_t>(i) < request.top_logprobs; ++i) {
-        top.push_back(TokenEntry(t.top[i].token, t.top[i].logprob, tokenizer));
+        top.push_back(TokenEntry(t.top[i].text, t.top[i].logprob));
       }
       entry["top_logprobs"] = top;
       content.push_back(entry);
@@ -338,12 +335,12 @@ json LogprobsJson(const OpenAiRequest& request, const std::vector<SampledToken>&
               {"text_offset", json::array()}};
   size_t offset = 0;
   for (const SampledToken& t : tokens) {
-    const std::string piece = tokenizer.TokenPiece(t.token);
+    const std::string& piece = t.text;
     out["tokens"].push_back(piece);
     out["token_logprobs"].push_back(t.logprob);
     json top = json::object();
     for (size_t i = 0; i < t.top.size() && static_cast<int32_t>(i) < request.top_logprobs; ++i) {
-      top[tokenizer.TokenPiece(t.top[i].token)] = t.top[i].logprob;
+      top[t.top[i].text] = t.top[i].logprob;
     }
     out["top_logprobs"].push_back(top);
     out["text_offset"].push_back(offset);
@@ -394,10 +391,10 @@ std::optional<OpenAiError> ParseOpenAiRequest(OpenAiEndpoint endpoint, std::stri
 }
 
 std::string OpenAiResponseJson(const OpenAiRequest& request, const std::string& id, int64_t created,
-                               const OpenAiOutput& output, const Tokenizer& tokenizer) {
+                               const OpenAiOutput& output) {
   json out = Envelope(request, id, created, /*chunk=*/false);
   json choice = {{"index", 0}, {"finish_reason", FinishJson(output.finish)}};
-  json logprobs = request.logprobs ? LogprobsJson(request, output.logprobs, tokenizer) : json();
+  json logprobs = request.logprobs ? LogprobsJson(request, output.logprobs) : json();
   if (request.endpoint == OpenAiEndpoint::kChat) {
     choice["message"] = {{"role", "assistant"}, {"content", output.text}};
   } else {
@@ -410,7 +407,7 @@ std::string OpenAiResponseJson(const OpenAiRequest& request, const std::string& 
 }
 
 std::string OpenAiChunkJson(const OpenAiRequest& request, const std::string& id, int64_t created,
-                            const OpenAiOutput& delta, bool first, const Tokenizer& tokenizer) {
+                            const OpenAiOutput& delta, bool first) {
   json out = Envelope(request, id, created, /*chunk=*/true);
   json choice = {{"index", 0}, {"finish_reason", FinishJson(delta.finish)}};
   if (request.endpoint == OpenAiEndpoint::kChat) {
@@ -421,9 +418,8 @@ std::string OpenAiChunkJson(const OpenAiRequest& request, const std::string& id,
   } else {
     choice["text"] = delta.text;
   }
-  choice["logprobs"] = request.logprobs && !delta.logprobs.empty()
-                           ? LogprobsJson(request, delta.logprobs, tokenizer)
-                           : json();
+  choice["logprobs"] =
+      request.logprobs && !delta.logprobs.empty() ? LogprobsJson(request, delta.logprobs) : json();
   out["choices"] = json::array({choice});
   if (request.include_usage) out["usage"] = json();  // OpenAI: null until the usage chunk
   return out.dump(-1, ' ', false, json::error_handler_t::replace);

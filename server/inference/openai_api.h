@@ -24,10 +24,6 @@
 #include "absl/status/statusor.h"
 #include "engine/generate_types.h"
 
-namespace lorad {
-class Tokenizer;
-}
-
 namespace lorad::server {
 
 enum class OpenAiEndpoint { kCompletions, kChat };
@@ -72,12 +68,12 @@ struct OpenAiOutput {
 
 // The whole response body of a non-streaming request ("text_completion" / "chat.completion").
 std::string OpenAiResponseJson(const OpenAiRequest& request, const std::string& id, int64_t created,
-                               const OpenAiOutput& output, const Tokenizer& tokenizer);
+                               const OpenAiOutput& output);
 
 // One SSE chunk's JSON ("text_completion" / "chat.completion.chunk"). `first` puts the role in a
 // chat delta.
 std::string OpenAiChunkJson(const OpenAiRequest& request, const std::string& id, int64_t created,
-                            const OpenAiOutput& delta, bool first, const Tokenizer& tokenizer);
+                            const OpenAiOutput& delta, bool first);
 
 // The final usage chunk of stream_options.include_usage (empty choices).
 std::string OpenAiUsageChunkJson(const OpenAiRequest& request, const std::string& id,

@@ -31,10 +31,10 @@ SamplingParams ToEngineSampling(const v1::SamplingParams& proto, const RequestDe
   return params;
 }
 
-void SetLogprob(int32_t token, float logprob, const Tokenizer& tokenizer, v1::TokenLogprob* out) {
+void SetLogprob(int32_t token, float logprob, const std::string& text, v1::TokenLogprob* out) {
   out->set_token_id(static_cast<uint32_t>(token));
   out->set_logprob(logprob);
-  out->set_token(tokenizer.TokenPiece(token));
+  out->set_token(text);
 }
 
 }  // namespace
@@ -71,15 +71,14 @@ absl::StatusOr<GenerateRequest> ToEngineRequest(const v1::GenerateRequest& reque
   return out;
 }
 
-void AppendDelta(const GenerateOutput& output, const Tokenizer& tokenizer,
-                 v1::GenerateResponse* response) {
+void AppendDelta(const GenerateOutput& output, v1::GenerateResponse* response) {
   response->mutable_text()->append(output.text);
   for (int32_t id : output.token_ids) response->add_token_ids(static_cast<uint32_t>(id));
   for (const SampledToken& sampled : output.logprobs) {
     v1::TokenLogprobs* entry = response->add_logprobs();
-    SetLogprob(sampled.token, sampled.logprob, tokenizer, entry->mutable_chosen());
+    SetLogprob(sampled.token, sampled.logprob, sampled.text, entry->mutable_chosen());
     for (const TokenLogprob& top : sampled.top) {
-      SetLogprob(top.token, top.logprob, tokenizer, entry->add_top());
+      SetLogprob(top.token, top.logprob, top.text, entry->add_top());
     }
   }
 }

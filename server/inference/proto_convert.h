@@ -28,10 +28,9 @@ struct RequestDefaults {
 absl::StatusOr<GenerateRequest> ToEngineRequest(const v1::GenerateRequest& request,
                                                 const RequestDefaults& defaults);
 
-// Appends `output`'s delta (text, token ids, logprobs) to `response`. `tokenizer` gives the
-// token bytes of logprobs entries.
-void AppendDelta(const GenerateOutput& output, const Tokenizer& tokenizer,
-                 v1::GenerateResponse* response);
+// Appends `output`'s delta (text, token ids, logprobs with the texts the engine gave them) to
+// `response`.
+void AppendDelta(const GenerateOutput& output, v1::GenerateResponse* response);
 
 // Sets finish_reason and usage from the final `output`.
 void SetFinish(const GenerateOutput& output, v1::GenerateResponse* response);
