@@ -9,6 +9,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "server/common/finished_reactors.h"
+#include "server/common/queued_write_reactor.h"
 #include "server/common/status_to_grpc.h"
 #include "server/metrics/inference_metrics.h"
 
@@ -18,71 +19,19 @@ namespace {
 // Lifetime: gRPC owns it from the handler's return until OnDone(). The sink holds a plain
 // pointer to it and uses it only until it has queued the final status; Finish() is called
 // only after that, so OnDone() (and the delete) cannot come before the sink's last use.
-// Thread-safety: Push() runs on the scheduler thread, OnWriteDone/OnCancel on gRPC threads;
-// the queue is guarded by mu_, and only the holder of `writing_` touches current_.
-class StreamReactor final : public grpc::ServerWriteReactor<v1::GenerateResponse> {
+// Thread-safety: Push() runs on the scheduler thread, the reactions on gRPC threads
+// (QueuedWriteReactor).
+class StreamReactor final : public QueuedWriteReactor<v1::GenerateResponse> {
  public:
   StreamReactor(const GenerateEnv& env, std::string request_id)
       : env_(env), request_id_(std::move(request_id)) {}
 
-  // Queues a message and, when `final_status` is set, the end of the stream.
-  void Push(std::optional<v1::GenerateResponse> message, std::optional<grpc::Status> final_status) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (message.has_value() && !broken_) pending_.push_back(*std::move(message));
-      if (final_status.has_value()) final_status_ = std::move(final_status);
-      if (writing_) return;
-      writing_ = true;
-    }
-    Advance();
-  }
-
-  void OnWriteDone(bool ok) override {
-    if (!ok) {
-      // The client is gone: stop generating; the engine's final event ends the RPC.
-      absl::MutexLock lock(&mu_);
-      broken_ = true;
-      pending_.clear();
-    }
-    if (!ok) env_.engine->Cancel(request_id_);
-    Advance();
-  }
-
-  void OnCancel() override { env_.engine->Cancel(request_id_); }
-  void OnDone() override { delete this; }
-
  private:
-  // Called by the holder of writing_: starts the next write, or finishes, or releases writing_.
-  void Advance() {
-    std::optional<grpc::Status> finish;
-    {
-      absl::MutexLock lock(&mu_);
-      if (pending_.empty()) {
-        if (!final_status_.has_value()) {
-          writing_ = false;
-          return;
-        }
-        finish = final_status_;
-      } else {
-        current_ = std::move(pending_.front());
-        pending_.pop_front();
-      }
-    }
-    if (finish.has_value()) {
-      Finish(*finish);
-    } else {
-      StartWrite(&current_);
-    }
-  }
+  // The client is gone: stop generating; the engine's final event ends the RPC.
+  void OnBroken() override { env_.engine->Cancel(request_id_); }
 
   const GenerateEnv& env_;
   const std::string request_id_;
-  absl::Mutex mu_;
-  std::deque<v1::GenerateResponse> pending_ ABSL_GUARDED_BY(mu_);
-  std::optional<grpc::Status> final_status_ ABSL_GUARDED_BY(mu_);
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;  // A write or Finish() is in progress.
-  bool broken_ ABSL_GUARDED_BY(mu_) = false;   // A write failed; drop further messages.
-  v1::GenerateResponse current_;               // The message being written.
 };
 
 // Turns engine events into stream messages. Called on the scheduler thread only.
