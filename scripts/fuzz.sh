@@ -16,7 +16,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${LORAD_FUZZ_BUILD_DIR:-$ROOT/build-fuzz}"
 OUT="${LORAD_FUZZ_OUT:-$BUILD_DIR/findings}"
 ALL_TARGETS=(gguf_fuzz safetensors_fuzz peft_adapter_fuzz tokenizer_fuzz chat_template_fuzz
-             jsonl_dataset_fuzz proto_request_fuzz)
+             jsonl_dataset_fuzz proto_request_fuzz openai_request_fuzz)
 SECONDS_EACH=20
 TARGETS=()
 for arg in "$@"; do

@@ -124,6 +124,20 @@ int Run(const std::string& out) {
           R"({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}, {"role": "assistant", "content": "a", "weight": 1}, {"role": "user", "content": "v"}, {"role": "assistant", "content": "b", "weight": 0}]})"
           "\n");
 
+  // openai_request_fuzz: an endpoint byte (0 completions, 1 chat), then the JSON body.
+  seeds.Write(
+      "openai_request_fuzz",
+      std::string(1, '\0') +
+          R"({"model": "tiny", "prompt": "hi", "max_tokens": 4, "stop": ["x"], "logprobs": 2})");
+  seeds.Write(
+      "openai_request_fuzz",
+      std::string(1, '\1') +
+          R"({"model": "tiny:good", "messages": [{"role": "system", "content": "s"}, )"
+          R"({"role": "user", "content": [{"type": "text", "text": "u"}]}], "stream": true, )"
+          R"("stream_options": {"include_usage": true}, "logprobs": true, "top_logprobs": 2, )"
+          R"("temperature": 0.5, "seed": 7, "top_k": -1, "n": 1})");
+  seeds.Write("openai_request_fuzz", std::string(1, '\0') + R"({"model": "nope", "prompt": 1})");
+
   {
     v1::GenerateRequest r;
     r.set_prompt("Once upon a time");
