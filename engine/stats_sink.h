@@ -8,6 +8,9 @@
 
 namespace lorad {
 
+// One forward step, or (batch_tokens == 0) an idle report: no step ran, only the occupancy
+// fields (running, waiting, KV, adapters) are set; sent when they change without a step
+// (a cancel, a deadline, an adapter load), so that gauges never keep stale values.
 struct StepStats {
   int32_t batch_tokens = 0;  // tokens in the forward pass (prefill + decode)
   int32_t prefill_tokens = 0;

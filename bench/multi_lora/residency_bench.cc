@@ -89,6 +89,7 @@ void Die(const absl::Status& st) {
 class StepTotals : public StatsSink {
  public:
   void OnStep(const StepStats& s) override {
+    if (s.batch_tokens == 0) return;  // an idle occupancy report, not a step
     std::lock_guard<std::mutex> lock(mu);
     ++steps;
     adapters += s.distinct_adapters;

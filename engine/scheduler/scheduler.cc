@@ -311,6 +311,13 @@ absl::Time Scheduler::Step() {
   earliest_deadline(preempted_);
   for (const auto& [id, slot] : slots_) earliest_deadline(slot->queue);
   if (planned.empty()) {
+    // Cancels, deadlines and adapter events change the occupancy without a forward step:
+    // report it so that the gauges do not keep the last step's values.
+    StepStats idle = Occupancy();
+    if (!SameOccupancy(idle, last_reported_)) {
+      stats_->OnStep(idle);
+      last_reported_ = idle;
+    }
     // Running sequences that could not reserve KV blocks retry when others finish; with
     // nothing planned, nothing finishes, so only an event or a deadline can change that.
     return wake;
@@ -359,12 +366,20 @@ absl::Time Scheduler::Step() {
   for (size_t r = 0; r < sampled.size(); ++r) {
     Sample(sampled[r], logits_.data() + r * static_cast<size_t>(vocab), now);
   }
-  StepStats ss;
+  StepStats ss = Occupancy();
   ss.batch_tokens = static_cast<int32_t>(tokens_.size());
   ss.prefill_tokens = prefill;
   ss.decode_tokens = decode;
   ss.sequences = static_cast<int32_t>(planned.size());
   ss.distinct_adapters = static_cast<int32_t>(adapters.size());
+  ss.step_seconds = Seconds(absl::Now() - start);
+  stats_->OnStep(ss);
+  last_reported_ = ss;
+  return absl::InfinitePast();
+}
+
+StepStats Scheduler::Occupancy() const {
+  StepStats ss;
   ss.running = num_running();
   ss.waiting = num_waiting();
   ss.kv_blocks_total = cache_->num_blocks();
@@ -378,9 +393,14 @@ absl::Time Scheduler::Step() {
     }
   }
   ss.adapter_loads_in_flight = loads_in_flight_;
-  ss.step_seconds = Seconds(absl::Now() - start);
-  stats_->OnStep(ss);
-  return absl::InfinitePast();
+  return ss;
+}
+
+bool Scheduler::SameOccupancy(const StepStats& a, const StepStats& b) {
+  return a.running == b.running && a.waiting == b.waiting && a.kv_blocks_used == b.kv_blocks_used &&
+         a.kv_blocks_total == b.kv_blocks_total && a.active_adapters == b.active_adapters &&
+         a.adapter_waiting == b.adapter_waiting &&
+         a.adapter_loads_in_flight == b.adapter_loads_in_flight;
 }
 
 }  // namespace lorad

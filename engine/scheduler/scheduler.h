@@ -104,6 +104,9 @@ class Scheduler {
   bool Admit(Sequence* seq);
   void BuildLora(const std::vector<Planned>& planned);
   void Sample(Sequence* seq, float* logits, absl::Time now);
+  // The occupancy fields of StepStats (running, waiting, KV, adapters), batch fields zero.
+  StepStats Occupancy() const;
+  static bool SameOccupancy(const StepStats& a, const StepStats& b);
 
   SchedulerOptions options_;
   LlamaModel* model_;
@@ -122,6 +125,7 @@ class Scheduler {
   int32_t loads_in_flight_ = 0;
   bool released_ = false;  // an adapter was released since the last no-room retry
   absl::Time last_no_room_retry_ = absl::InfinitePast();
+  StepStats last_reported_;  // what stats_ last got (idle reports only when it changes)
 
   // Per-step scratch.
   std::vector<int32_t> tokens_, positions_, seq_index_, logit_rows_;

@@ -4,8 +4,10 @@
 // adapter neither starves a trickling one nor keeps a cold one out of a full cache.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
+#include <mutex>
 
 #include "adapters/adapter_store.h"
 #include "engine/engine.h"
@@ -28,15 +30,31 @@ using testing::ScopedTempDir;
 using testing::TinyAdapterOptions;
 using testing::TinyModelOptions;
 
-// The largest active set and adapter wait seen over all steps.
+// The largest active set and adapter wait seen over all reports, and the last report.
 class ResidencyRecorder : public StatsSink {
  public:
   void OnStep(const StepStats& s) override {
     int32_t seen = max_active.load();
     while (s.active_adapters > seen && !max_active.compare_exchange_weak(seen, s.active_adapters)) {
     }
+    std::lock_guard<std::mutex> lock(mu_);
+    max_adapter_waiting_ = std::max(max_adapter_waiting_, s.adapter_waiting);
+    last_ = s;
+  }
+  StepStats last() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_;
+  }
+  int32_t max_adapter_waiting() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return max_adapter_waiting_;
   }
   std::atomic<int32_t> max_active{0};
+
+ private:
+  std::mutex mu_;
+  StepStats last_;
+  int32_t max_adapter_waiting_ = 0;
 };
 
 class AdapterResidencyTest : public ::testing::Test {
@@ -180,10 +198,20 @@ TEST_F(AdapterResidencyTest, CancelWhileWaitingForTheAdapter) {
   g.request_id = "wait-me";
   auto sink = std::make_shared<CollectSink>();
   ASSERT_TRUE(engine_->Submit(g, sink).ok());
+  // The wait is reported although no step runs (the gauges see it) ...
+  for (int i = 0; i < 500 && recorder_.max_adapter_waiting() == 0; ++i)
+    absl::SleepFor(absl::Milliseconds(2));
+  EXPECT_EQ(recorder_.max_adapter_waiting(), 1);
   engine_->Cancel("wait-me");
   EXPECT_TRUE(sink->done.get_future().get().ok());  // CANCELLED with status OK
   EXPECT_TRUE(sink->ids.empty());
   EXPECT_TRUE(engine_->WaitIdle(absl::Seconds(5)));
+  // ... and so is its end: the last report is an idle engine, not the stale wait.
+  const StepStats last = recorder_.last();
+  EXPECT_EQ(last.batch_tokens, 0);
+  EXPECT_EQ(last.waiting, 0);
+  EXPECT_EQ(last.adapter_waiting, 0);
+  EXPECT_EQ(last.running, 0);
 }
 
 TEST_F(AdapterResidencyTest, AFloodingAdapterDoesNotStarveATricklingOne) {
