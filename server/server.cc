@@ -61,8 +61,8 @@ LoradServer::LoradServer(const ServerConfig& config,
       credentials_(std::move(credentials)),
       auth_(std::move(auth)),
       metrics_(std::make_unique<Metrics>()),
-      inference_metrics_(
-          std::make_unique<InferenceMetrics>(metrics_->registry(), config.max_running)),
+      inference_metrics_(std::make_unique<InferenceMetrics>(metrics_->registry(),
+                                                            config.max_running, config.max_queue)),
       adapter_provider_(std::make_unique<LateAdapterProvider>()),
       inference_service_(std::make_unique<InferenceService>(ToRequestDefaults(config), auth_.get(),
                                                             inference_metrics_.get())),
@@ -253,6 +253,7 @@ void LoradServer::SetServing(bool serving) {
   serving_ = serving;
   health_service_->SetAll(serving ? grpc::health::v1::HealthCheckResponse::SERVING
                                   : grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  metrics_->SetServing(serving);
 }
 
 void LoradServer::Shutdown(absl::Duration grace) {
@@ -261,6 +262,7 @@ void LoradServer::Shutdown(absl::Duration grace) {
     if (shut_down_ || grpc_server_ == nullptr) return;
     serving_ = false;
     health_service_->Shutdown();
+    metrics_->SetServing(false);
     shut_down_ = true;
   }
   const absl::Time deadline = absl::Now() + grace;

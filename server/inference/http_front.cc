@@ -16,6 +16,7 @@
 #include "server/common/status_to_http.h"
 #include "server/inference/generate_call.h"
 #include "server/inference/openai_api.h"
+#include "server/metrics/http_metrics.h"
 #include "server/metrics/metrics.h"
 
 namespace lorad::server {
@@ -156,6 +157,13 @@ absl::StatusOr<std::unique_ptr<HttpFront>> HttpFront::Start(HttpFrontOptions opt
   server->set_keep_alive_timeout(5);
   server->set_read_timeout(10, 0);
   front->Route(*server);
+  if (o.metrics != nullptr) {
+    front->http_metrics_ = std::make_unique<HttpMetrics>(o.metrics->registry());
+    server->set_logger([metrics = front->http_metrics_.get()](const httplib::Request& req,
+                                                              const httplib::Response& res) {
+      metrics->Observe(req.path, res.status);
+    });
+  }
   absl::StatusOr<std::unique_ptr<RunningHttpServer>> running =
       RunningHttpServer::Start(std::move(server), o.listen, "--http_listen");
   if (!running.ok()) return running.status();

@@ -36,6 +36,7 @@ class AdapterStore;
 namespace lorad::server {
 
 class Authorizer;
+class HttpMetrics;
 class Metrics;
 class RunningHttpServer;
 
@@ -48,7 +49,7 @@ struct HttpFrontOptions {
   const Authorizer* auth = nullptr;  // null: auth off
   bool open_health = false;          // with auth on, /health and /metrics without a token
   std::string tls_cert, tls_key;     // both set: HTTPS only
-  Metrics* metrics = nullptr;        // /metrics
+  Metrics* metrics = nullptr;        // /metrics, and lorad_http_requests_total in its registry
   // Set once the model has loaded; until then inference answers 503 and /health 503.
   std::function<Engine*()> engine;
   std::function<adapters::AdapterStore*()> adapters;
@@ -73,6 +74,7 @@ class HttpFront {
   const HttpFrontOptions options_;
   // Set by Stop(): requests still generating are cancelled and their connections end.
   std::atomic<bool> stopping_{false};
+  std::unique_ptr<HttpMetrics> http_metrics_;  // before running_: outlives the server's threads
   std::unique_ptr<RunningHttpServer> running_;
 };
 

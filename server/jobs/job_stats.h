@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -21,6 +22,11 @@ class JobStats {
     v1::TrainingProgress progress;           // the running job's latest step
     bool has_eval = false;                   // the running job has been evaluated
     float eval_loss = 0.0f;                  // its latest eval loss
+    // Jobs that reached SUCCEEDED, FAILED or CANCELLED since the process started, by state.
+    std::array<int64_t, 7> finished_by_state{};
+    // Unix time a RUNNING job last showed life: entered RUNNING or finished a step (0: none
+    // has run since the process started).
+    double last_progress_unix_s = 0;
   };
 
   // A job enters `state` (from `previous`, JOB_STATE_UNSPECIFIED for a new or loaded job).
@@ -33,7 +39,11 @@ class JobStats {
   void TrainingEnded();
   Snapshot Get() const;
 
+  // The clock for last_progress_unix_s (tests pass their own); the default is the wall clock.
+  explicit JobStats(std::function<double()> now_unix_s = nullptr);
+
  private:
+  const std::function<double()> now_unix_s_;
   mutable absl::Mutex mu_;
   Snapshot s_ ABSL_GUARDED_BY(mu_);
 };

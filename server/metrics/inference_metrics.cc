@@ -49,7 +49,7 @@ prometheus::Counter& Counter(prometheus::Registry& registry, const char* name, c
 
 }  // namespace
 
-InferenceMetrics::InferenceMetrics(prometheus::Registry& registry, int max_lora)
+InferenceMetrics::InferenceMetrics(prometheus::Registry& registry, int max_lora, int max_queue)
     : waiting_(Gauge(registry, "lorad_requests_waiting", "Requests queued, not yet scheduled.")),
       running_(Gauge(registry, "lorad_requests_running", "Requests holding KV memory.")),
       kv_blocks_used_(Gauge(registry, "lorad_kv_cache_blocks_used", "KV cache blocks in use.")),
@@ -99,7 +99,19 @@ InferenceMetrics::InferenceMetrics(prometheus::Registry& registry, int max_lora)
                      .Help("vLLM-compatible: running and waiting LoRA adapters (comma-separated "
                            "ids); the value is the Unix time of the last change.")
                      .Register(registry)),
+      adapter_requests_(BuildCounter()
+                            .Name("lorad_adapter_requests_total")
+                            .Help("Finished requests per adapter (the base model is not listed).")
+                            .Register(registry)),
+      adapter_generation_tokens_(BuildCounter()
+                                     .Name("lorad_adapter_generation_tokens_total")
+                                     .Help("Tokens generated per adapter.")
+                                     .Register(registry)),
       max_lora_(std::to_string(max_lora)) {
+  Gauge(registry, "lorad_request_queue_limit",
+        "Requests that may be queued or running at once (--max_queue); beyond it new requests "
+        "get RESOURCE_EXHAUSTED.")
+      .Set(max_queue);
   for (const char* outcome : {"stop", "length", "cancelled", "deadline", "error"}) {
     finished_.Add({{"outcome", outcome}});
   }
@@ -140,6 +152,18 @@ void InferenceMetrics::OnRequestFinished(const RequestStats& request) {
   if (!request.adapter_id.empty()) adapter_wait_.Observe(request.adapter_wait_seconds);
   e2e_.Observe(request.e2e_seconds);
   finished_.Add({{"outcome", request.outcome}}).Increment();
+  if (request.adapter_id.empty()) return;
+  std::string series = "(other)";
+  {
+    absl::MutexLock lock(&mu_);
+    if (adapter_series_.contains(request.adapter_id) ||
+        adapter_series_.size() < static_cast<size_t>(kMaxAdapterSeries)) {
+      adapter_series_.insert(request.adapter_id);
+      series = request.adapter_id;
+    }
+  }
+  adapter_requests_.Add({{"adapter", series}}).Increment();
+  adapter_generation_tokens_.Add({{"adapter", series}}).Increment(request.completion_tokens);
 }
 
 void InferenceMetrics::RequestQueued(const std::string& adapter_id) {

@@ -1,13 +1,18 @@
 // Prometheus families of the inference path: the engine's StatsSink (steps, tokens, request
 // latencies, KV blocks), per-adapter activity for vLLM's lora_requests_info, and the
-// vLLM-compatible gauges that the Gateway API Inference Extension reads. No request ids and no
-// per-adapter labels except the comma-joined adapter lists of vllm:lora_requests_info.
+// vLLM-compatible gauges that the Gateway API Inference Extension reads. No request ids.
+// Per-adapter labels: the comma-joined adapter lists of vllm:lora_requests_info, and the adapter
+// label of lorad_adapter_requests_total / lorad_adapter_generation_tokens_total (per-adapter
+// traffic), which holds at most kMaxAdapterSeries distinct ids; requests for adapters beyond those
+// count under adapter="(other)", so that an unbounded set of adapters cannot grow the exposition
+// without end.
 #pragma once
 
 #include <map>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/stats_sink.h"
 #include "prometheus/counter.h"
@@ -22,9 +27,12 @@ namespace lorad::server {
 // metrics; the Request* methods are called by the Generate reactors.
 class InferenceMetrics final : public StatsSink {
  public:
+  static constexpr int kMaxAdapterSeries = 1000;
+
   // Registers the families in `registry`, which must outlive this object. `max_lora` is the
-  // max_lora label of vllm:lora_requests_info (adapters one batch may use).
-  InferenceMetrics(prometheus::Registry& registry, int max_lora);
+  // max_lora label of vllm:lora_requests_info (adapters one batch may use); `max_queue` is
+  // exported as lorad_request_queue_limit (requests queued or running before refusals).
+  InferenceMetrics(prometheus::Registry& registry, int max_lora, int max_queue);
 
   // StatsSink:
   void OnStep(const StepStats& step) override;
@@ -63,6 +71,8 @@ class InferenceMetrics final : public StatsSink {
   prometheus::Counter& generation_tokens_;
   prometheus::Family<prometheus::Counter>& finished_;
   prometheus::Family<prometheus::Gauge>& lora_info_;
+  prometheus::Family<prometheus::Counter>& adapter_requests_;
+  prometheus::Family<prometheus::Counter>& adapter_generation_tokens_;
   const std::string max_lora_;
 
   absl::Mutex mu_;
@@ -70,6 +80,8 @@ class InferenceMetrics final : public StatsSink {
   std::map<std::string, int> waiting_by_adapter_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int> running_by_adapter_ ABSL_GUARDED_BY(mu_);
   prometheus::Gauge* lora_info_current_ ABSL_GUARDED_BY(mu_) = nullptr;
+  // Adapter ids with their own per-adapter series (at most kMaxAdapterSeries).
+  absl::flat_hash_set<std::string> adapter_series_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace lorad::server

@@ -22,6 +22,23 @@ std::vector<prometheus::MetricFamily> JobMetricsCollector::Collect() const {
       "lorad_finetune_trained_tokens_total",
       "Tokens trained on by fine-tune jobs since the process started.", MetricType::Counter));
   AddSample(families.back(), s.trained_tokens);
+  families.push_back(MetricFamilyOf("lorad_finetune_jobs_finished_total",
+                                    "Fine-tune jobs that ended since the process started, by "
+                                    "final state (succeeded, failed, cancelled).",
+                                    MetricType::Counter));
+  for (v1::JobState state :
+       {v1::JOB_STATE_SUCCEEDED, v1::JOB_STATE_FAILED, v1::JOB_STATE_CANCELLED}) {
+    AddSample(families.back(), static_cast<double>(s.finished_by_state[state]),
+              {{"state", JobStateName(state)}});
+  }
+  if (s.jobs_by_state[v1::JOB_STATE_RUNNING] > 0 && s.last_progress_unix_s > 0) {
+    families.push_back(MetricFamilyOf(
+        "lorad_finetune_last_progress_timestamp_seconds",
+        "Unix time the running job last showed progress (entered RUNNING or finished a step); "
+        "time() minus it is how long the job has been stalled.",
+        MetricType::Gauge));
+    AddSample(families.back(), s.last_progress_unix_s);
+  }
   if (!s.training) return families;
   auto gauge = [&](const char* name, const char* help, double value) {
     families.push_back(MetricFamilyOf(name, help, MetricType::Gauge));

@@ -15,7 +15,13 @@ namespace lorad::server {
 
 Metrics::Metrics()
     : registry_(std::make_shared<prometheus::Registry>()),
-      process_collector_(std::make_shared<ProcessCollector>()) {
+      process_collector_(std::make_shared<ProcessCollector>()),
+      serving_(prometheus::BuildGauge()
+                   .Name("lorad_serving")
+                   .Help("1 while grpc.health.v1 answers SERVING (model loaded, not draining), "
+                         "else 0.")
+                   .Register(*registry_)
+                   .Add({})) {
   const BuildInfo& info = GetBuildInfo();
   prometheus::BuildGauge()
       .Name("lorad_build_info")
@@ -43,6 +49,8 @@ absl::StatusOr<int> Metrics::Serve(const std::string& listen) {
 }
 
 void Metrics::StopServing() { http_.reset(); }
+
+void Metrics::SetServing(bool serving) { serving_.Set(serving ? 1 : 0); }
 
 void Metrics::AddCollectable(std::shared_ptr<prometheus::Collectable> collectable) {
   absl::MutexLock lock(&mu_);

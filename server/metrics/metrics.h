@@ -1,10 +1,10 @@
 // The daemon's Prometheus registry and its /metrics HTTP endpoint. Every metric family lorad
 // exports is owned here, so that families are declared once and services only update them.
-// Here: lorad_build_info and the process_* collector; InferenceMetrics, the RPC interceptor
-// and the adapter-cache collector add their families to this registry. The endpoint is a
-// cpp-httplib server (server/common/http_listen.h), like the HTTP front, which serves /metrics too.
-// (prometheus-cpp's civetweb Exposer is not used: civetweb starts its threads with a fixed
-// 100 KiB stack, which glibc refuses once LibTorch's large static TLS is loaded.)
+// Here: lorad_build_info, lorad_serving and the process_* collector; InferenceMetrics, the RPC
+// interceptor and the adapter-cache collector add their families to this registry. The endpoint is
+// a cpp-httplib server (server/common/http_listen.h), like the HTTP front, which serves /metrics
+// too. (prometheus-cpp's civetweb Exposer is not used: civetweb starts its threads with a fixed 100
+// KiB stack, which glibc refuses once LibTorch's large static TLS is loaded.)
 #pragma once
 
 #include <memory>
@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "prometheus/collectable.h"
+#include "prometheus/gauge.h"
 #include "prometheus/registry.h"
 
 namespace lorad::server {
@@ -40,6 +41,9 @@ class Metrics {
   // Stops the HTTP endpoint (in-flight scrapes finish first). Idempotent.
   void StopServing();
 
+  // Sets lorad_serving (what the health service answers for the whole server).
+  void SetServing(bool serving);
+
   // Everything /metrics would return, in the Prometheus text format.
   std::string TextExposition() const;
 
@@ -52,6 +56,7 @@ class Metrics {
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<ProcessCollector> process_collector_;
+  prometheus::Gauge& serving_;
   std::unique_ptr<RunningHttpServer> http_;
   mutable absl::Mutex mu_;
   std::vector<std::shared_ptr<prometheus::Collectable>> extra_ ABSL_GUARDED_BY(mu_);

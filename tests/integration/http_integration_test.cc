@@ -93,6 +93,16 @@ TEST_F(HttpIntegrationTest, ModelsHealthAndMetricsOnOnePort) {
   ASSERT_TRUE(metrics);
   EXPECT_EQ(metrics->status, 200);
   EXPECT_THAT(metrics->body, HasSubstr("lorad_build_info{"));
+  EXPECT_THAT(metrics->body, HasSubstr("lorad_serving 1"));
+  // Each answered request is counted by route and code; unknown paths fold into "other".
+  EXPECT_EQ(c.Get("/no/such/path")->status, 404);
+  auto counted = c.Get("/metrics");
+  ASSERT_TRUE(counted);
+  EXPECT_THAT(counted->body,
+              HasSubstr(R"(lorad_http_requests_total{code="404",route="/v1/models/{id}"} 1)"));
+  EXPECT_THAT(counted->body,
+              HasSubstr(R"(lorad_http_requests_total{code="200",route="/health"} 1)"));
+  EXPECT_THAT(counted->body, HasSubstr(R"(lorad_http_requests_total{code="404",route="other"} 1)"));
 }
 
 TEST_F(HttpIntegrationTest, GreedyCompletionsEqualGrpc) {

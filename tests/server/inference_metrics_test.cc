@@ -28,7 +28,7 @@ double Value(const testing::PromFamily& family, const std::string& sample_name) 
 
 TEST(InferenceMetricsTest, StepAndRequestStatsReachTheirFamilies) {
   prometheus::Registry registry;
-  InferenceMetrics metrics(registry, 8);
+  InferenceMetrics metrics(registry, 8, 32);
   StepStats step;
   step.batch_tokens = 12;
   step.sequences = 3;
@@ -63,11 +63,42 @@ TEST(InferenceMetricsTest, StepAndRequestStatsReachTheirFamilies) {
             1);
   EXPECT_EQ(Value(families["lorad_batch_adapters"], "lorad_batch_adapters_sum"), 2);
   EXPECT_EQ(families["lorad_e2e_request_latency_seconds"].type, "histogram");
+  EXPECT_EQ(Value(families["lorad_request_queue_limit"], "lorad_request_queue_limit"), 32);
+  // A base-model request has no per-adapter series.
+  EXPECT_TRUE(families["lorad_adapter_requests_total"].samples.empty());
+}
+
+double AdapterSample(const testing::PromFamily& family, const std::string& adapter) {
+  for (const testing::PromSample& sample : family.samples) {
+    if (sample.labels.at("adapter") == adapter) return sample.value;
+  }
+  return -1;
+}
+
+TEST(InferenceMetricsTest, PerAdapterTrafficIsCountedUpToTheSeriesCapThenFolded) {
+  prometheus::Registry registry;
+  InferenceMetrics metrics(registry, 4, 32);
+  RequestStats request;
+  request.completion_tokens = 3;
+  for (int i = 0; i < InferenceMetrics::kMaxAdapterSeries + 5; ++i) {
+    request.adapter_id = "a" + std::to_string(i);
+    metrics.OnRequestFinished(request);
+  }
+  request.adapter_id = "a0";  // already has its series: still counted under its own id
+  metrics.OnRequestFinished(request);
+  auto families = Scrape(registry);
+  const testing::PromFamily& requests = families["lorad_adapter_requests_total"];
+  EXPECT_EQ(requests.samples.size(), InferenceMetrics::kMaxAdapterSeries + 1u);
+  EXPECT_EQ(AdapterSample(requests, "a0"), 2);
+  EXPECT_EQ(AdapterSample(requests, "a1"), 1);
+  EXPECT_EQ(AdapterSample(requests, "(other)"), 5);
+  EXPECT_EQ(AdapterSample(families["lorad_adapter_generation_tokens_total"], "a0"), 6);
+  EXPECT_EQ(AdapterSample(families["lorad_adapter_generation_tokens_total"], "(other)"), 15);
 }
 
 TEST(InferenceMetricsTest, LoraRequestsInfoListsWaitingAndRunningAdapters) {
   prometheus::Registry registry;
-  InferenceMetrics metrics(registry, 4);
+  InferenceMetrics metrics(registry, 4, 32);
   metrics.RequestQueued("b");
   metrics.RequestQueued("a");
   metrics.RequestQueued("");  // The base model is not an adapter.

@@ -496,11 +496,15 @@ TEST_F(JobManagerTest, ValidationEarlyStoppingCheckpointsAndEvents) {
   EXPECT_EQ(stats.jobs_by_state[v1::JOB_STATE_VALIDATING], 0);
   EXPECT_EQ(stats.trained_tokens, static_cast<double>(done.progress().tokens_seen()));
   EXPECT_FALSE(stats.training);
-  // A restarted manager counts the stored jobs.
+  EXPECT_EQ(stats.finished_by_state[v1::JOB_STATE_SUCCEEDED], 1);
+  EXPECT_EQ(stats.finished_by_state[v1::JOB_STATE_FAILED], 0);
+  EXPECT_GT(stats.last_progress_unix_s, 1e9);
+  // A restarted manager counts the stored jobs (none finished in this process).
   manager_.reset();
   ASSERT_NO_FATAL_FAILURE(NewAdapterStore());
   ASSERT_NO_FATAL_FAILURE(StartManager(Options()));
   EXPECT_EQ(manager_->stats()->Get().jobs_by_state[v1::JOB_STATE_SUCCEEDED], 1);
+  EXPECT_EQ(manager_->stats()->Get().finished_by_state[v1::JOB_STATE_SUCCEEDED], 0);
 }
 
 // A warm start continues from a registered adapter with its rank and targets; settings that
