@@ -39,6 +39,10 @@ int main(int argc, char** argv) {
     std::fputs(UsageText().c_str(), stdout);
     return 0;
   }
+  if (command_line->check_config) {
+    std::printf("lorad: configuration OK\n");
+    return 0;
+  }
   if (command_line->version) {
     const BuildInfo& info = GetBuildInfo();
     std::printf("lorad %s (commit %s, %s)\n", info.version, info.git_commit, info.compiler);

@@ -313,6 +313,10 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
       result.version = true;
       continue;
     }
+    if (arg == "check_config") {
+      result.check_config = true;
+      continue;
+    }
     const size_t eq = arg.find('=');
     const absl::string_view name = arg.substr(0, eq);
     const Option* option = FindOption(name);
@@ -389,7 +393,10 @@ std::string UsageText() {
   for (const Option& option : kOptions) {
     absl::StrAppend(&text, "  --", option.name, "  ", option.help, "\n");
   }
-  absl::StrAppend(&text, "  --help, --version\n");
+  absl::StrAppend(&text,
+                  "  --check_config  validate the configuration (file and flags), print "
+                  "\"configuration OK\" and exit 0, or the error and exit 2\n"
+                  "  --help, --version\n");
   return text;
 }
 

@@ -100,6 +100,9 @@ struct CommandLine {
   bool help = false;
   // --version was given: print the version and exit 0.
   bool version = false;
+  // --check_config was given: the configuration is valid (else ParseCommandLine failed);
+  // print "configuration OK" and exit 0 without starting.
+  bool check_config = false;
 };
 
 // Parses `args` (argv without argv[0]). Accepts --name=value and --name value; --config=path

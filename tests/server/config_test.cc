@@ -1,5 +1,6 @@
 #include "server/common/config.h"
 
+#include <cstdlib>
 #include <fstream>
 
 #include "gmock/gmock.h"
@@ -48,7 +49,27 @@ TEST(ConfigTest, FlagsInBothForms) {
 TEST(ConfigTest, HelpAndVersion) {
   EXPECT_TRUE(ParseCommandLine({"--help"})->help);
   EXPECT_TRUE(ParseCommandLine({"--version"})->version);
+  EXPECT_TRUE(ParseCommandLine({"--check_config"})->check_config);
+  EXPECT_FALSE(ParseCommandLine({"--check_config", "--threads=-1"}).ok());
   EXPECT_THAT(UsageText(), HasSubstr("--metrics_listen"));
+  EXPECT_THAT(UsageText(), HasSubstr("--check_config"));
+}
+
+// The example config the systemd unit installs (deploy/systemd/lorad.conf) is valid as shipped,
+// with the unit's --data_dir after it.
+TEST(ConfigTest, TheSystemdExampleConfigIsValid) {
+  const char* source = std::getenv("LORAD_SOURCE_DIR");
+  ASSERT_NE(source, nullptr);
+  absl::StatusOr<CommandLine> parsed =
+      ParseCommandLine({std::string("--config=") + source + "/deploy/systemd/lorad.conf",
+                        "--data_dir=/var/lib/lorad"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->config.listen, "0.0.0.0:50051");
+  EXPECT_EQ(parsed->config.http_listen, "0.0.0.0:8000");
+  EXPECT_EQ(parsed->config.metrics_listen, "0.0.0.0:9464");
+  EXPECT_EQ(parsed->config.grace_period_s, 8);
+  EXPECT_EQ(ResolvedModelPath(parsed->config),
+            "/var/lib/lorad/models/SmolLM2-135M-Instruct.Q4_1.gguf");
 }
 
 struct BadArgsCase {
