@@ -11,6 +11,9 @@ PACKAGES=(
   libcpp-httplib-dev
   libgtest-dev libgmock-dev
   clang libclang-rt-14-dev clang-format
+  # The deploy/ checks (tests/deploy): venvs for PyPI clients, systemd-analyze, promtool and
+  # the Prometheus server.
+  python3-venv systemd prometheus
 )
 
 missing=()

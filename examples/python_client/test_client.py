@@ -12,31 +12,9 @@ import signal
 import subprocess
 import sys
 
-SKIP = 77
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def venv_python(venv):
-    """The venv's python with grpcio and grpcio-tools, creating and installing as needed."""
-    python = os.path.join(venv, "bin", "python")
-    check = [python, "-c", "import grpc, grpc_tools"]
-    if os.path.exists(python) and subprocess.run(check, capture_output=True).returncode == 0:
-        return python
-    if not os.path.exists(python):
-        made = subprocess.run([sys.executable, "-m", "venv", venv], capture_output=True)
-        if made.returncode != 0:
-            print(f"SKIP: cannot create a venv: {made.stderr.decode()[-500:]}")
-            sys.exit(SKIP)
-    try:
-        pip = subprocess.run([python, "-m", "pip", "install", "--quiet", "--timeout", "30",
-                              "grpcio", "grpcio-tools"], capture_output=True, timeout=600)
-    except subprocess.TimeoutExpired:
-        print("SKIP: pip install grpcio grpcio-tools timed out (no PyPI access?)")
-        sys.exit(SKIP)
-    if pip.returncode != 0 or subprocess.run(check, capture_output=True).returncode != 0:
-        print(f"SKIP: cannot install grpcio grpcio-tools: {pip.stderr.decode()[-500:]}")
-        sys.exit(SKIP)
-    return python
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "pyutil"))
+from venv_python import venv_python  # noqa: E402
 
 
 def run_client(python, addr, *args):
@@ -58,7 +36,7 @@ def main():
     parser.add_argument("--work_dir", required=True)
     args = parser.parse_args()
 
-    python = venv_python(args.venv)
+    python = venv_python(args.venv, ["grpcio", "grpcio-tools"], ["grpc", "grpc_tools"])
     model = os.path.join(args.work_dir, "python_client_tiny.gguf")
     subprocess.run([args.write_model, model], check=True)
     lorad = subprocess.Popen(

@@ -18,29 +18,8 @@ import sys
 import threading
 import time
 
-SKIP = 77
-
-
-def venv_python(venv):
-    python = os.path.join(venv, "bin", "python")
-    check = [python, "-c", "import openai"]
-    if os.path.exists(python) and subprocess.run(check, capture_output=True).returncode == 0:
-        return python
-    if not os.path.exists(python):
-        made = subprocess.run([sys.executable, "-m", "venv", venv], capture_output=True)
-        if made.returncode != 0:
-            print(f"SKIP: cannot create a venv: {made.stderr.decode()[-500:]}")
-            sys.exit(SKIP)
-    try:
-        pip = subprocess.run([python, "-m", "pip", "install", "--quiet", "--timeout", "30", "openai"],
-                             capture_output=True, timeout=600)
-    except subprocess.TimeoutExpired:
-        print("SKIP: pip install openai timed out (no PyPI access?)")
-        sys.exit(SKIP)
-    if pip.returncode != 0 or subprocess.run(check, capture_output=True).returncode != 0:
-        print(f"SKIP: cannot install openai: {pip.stderr.decode()[-500:]}")
-        sys.exit(SKIP)
-    return python
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pyutil"))
+from venv_python import venv_python  # noqa: E402
 
 
 def start_lorad(args, work, extra):
@@ -234,7 +213,7 @@ def main():
     parser.add_argument("--venv", required=True)
     parser.add_argument("--work_dir", required=True)
     args = parser.parse_args()
-    python = venv_python(args.venv)
+    python = venv_python(args.venv, ["openai"], ["openai"])
     work = os.path.join(args.work_dir, "openai_client")
     os.makedirs(os.path.join(work, "adapters"), exist_ok=True)
     subprocess.run([args.write_model, f"{work}/tiny.gguf", f"{work}/adapters/good"], check=True)
