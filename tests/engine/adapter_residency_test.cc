@@ -206,7 +206,11 @@ TEST_F(AdapterResidencyTest, CancelWhileWaitingForTheAdapter) {
   EXPECT_TRUE(sink->done.get_future().get().ok());  // CANCELLED with status OK
   EXPECT_TRUE(sink->ids.empty());
   EXPECT_TRUE(engine_->WaitIdle(absl::Seconds(5)));
-  // ... and so is its end: the last report is an idle engine, not the stale wait.
+  // ... and so is its end: the last report is an idle engine, not the stale wait. (It follows
+  // the cancel's step, which may run after WaitIdle returns: the request ends first.)
+  for (int i = 0; i < 2500 && recorder_.last().adapter_waiting != 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(2));
+  }
   const StepStats last = recorder_.last();
   EXPECT_EQ(last.batch_tokens, 0);
   EXPECT_EQ(last.waiting, 0);
