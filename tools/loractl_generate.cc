@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "lorad/v1/inference.grpc.pb.h"
+#include "server/common/affinity.h"
 #include "tools/loractl_commands.h"
 
 namespace lorad::loractl {
@@ -94,6 +95,10 @@ int RunGenerate(const Invocation& invocation) {
   grpc::ClientContext context;
   if (absl::Status status = PrepareContext(invocation, &context, kGenerateTimeoutS); !status.ok()) {
     return UsageError(status);
+  }
+  // For a router in front of several replicas (it hashes on the adapter id).
+  if (!request.adapter_id().empty()) {
+    context.AddMetadata(server::kAffinityHeader, request.adapter_id());
   }
   auto stub = v1::Inference::NewStub(*channel);
   std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> reader =

@@ -88,6 +88,9 @@ def main(argv=None):
     finish_name = importlib.import_module("lorad.v1.common_pb2").FinishReason.Name
     stub = pb2_grpc.InferenceStub(make_channel(grpc, args.addr, args.tls_ca))
     metadata = [("authorization", f"Bearer {args.token}")] if args.token else []
+    if getattr(args, "adapter", ""):
+        # The adapter-affinity header: a router in front of several replicas hashes on it.
+        metadata.append(("x-lorad-adapter", args.adapter))
     try:
         if args.command == "tokenize":
             response = stub.Tokenize(pb2.TokenizeRequest(text=args.text), metadata=metadata,

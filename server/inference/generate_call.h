@@ -27,7 +27,8 @@ struct GenerateEnv {
 std::string NextRequestId();
 
 // The engine request for `request` on `context`: converted, with a request id, and the
-// client's deadline (if any) as the engine deadline. INVALID_ARGUMENT on a bad request.
+// client's deadline (if any) as the engine deadline. INVALID_ARGUMENT on a bad request, or when
+// the x-lorad-adapter metadata names another adapter than the request (server/common/affinity.h).
 absl::StatusOr<GenerateRequest> PrepareGenerate(const grpc::CallbackServerContext& context,
                                                 const v1::GenerateRequest& request,
                                                 const RequestDefaults& defaults);

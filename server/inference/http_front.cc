@@ -11,6 +11,7 @@
 #include "engine/engine.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
+#include "server/common/affinity.h"
 #include "server/common/auth.h"
 #include "server/common/http_listen.h"
 #include "server/common/status_to_http.h"
@@ -304,6 +305,13 @@ void HttpFront::Route(httplib::Server& server) {
       if (std::optional<OpenAiError> error =
               ParseOpenAiRequest(endpoint, req.body, names, o.default_max_tokens, request.get())) {
         SendError(res, error->status, error->param);
+        return;
+      }
+      std::optional<absl::string_view> affinity;
+      const std::string affinity_value = req.get_header_value(kAffinityHeader);
+      if (req.has_header(kAffinityHeader)) affinity = affinity_value;
+      if (absl::Status s = CheckAffinityHeader(affinity, request->engine.adapter_id); !s.ok()) {
+        SendError(res, s, "model");
         return;
       }
       const std::string request_id = NextRequestId();

@@ -184,6 +184,41 @@ TEST_F(HttpIntegrationTest, ChatStreamFramingIsOpenAis) {
   EXPECT_EQ(Body(whole)["choices"][0]["message"]["role"], "assistant");
 }
 
+// x-lorad-adapter (the header a router hashes on) must name the request's own adapter, over
+// HTTP and gRPC alike; a matching header is accepted, a missing one is no claim.
+TEST_F(HttpIntegrationTest, AffinityHeaderMustMatchTheRequestedAdapter) {
+  httplib::Client c = Client();
+  const std::string body =
+      json{{"model", "good"}, {"prompt", "hi"}, {"max_tokens", 2}, {"temperature", 0}}.dump();
+  auto same = c.Post("/v1/completions", {{"x-lorad-adapter", "good"}}, body, "application/json");
+  ASSERT_TRUE(same);
+  EXPECT_EQ(same->status, 200) << same->body;
+  auto other = c.Post("/v1/completions", {{"x-lorad-adapter", "other"}}, body, "application/json");
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 400) << other->body;
+  EXPECT_EQ(Body(other)["error"]["param"], "model");
+  EXPECT_THAT(Body(other)["error"]["message"].get<std::string>(), HasSubstr("x-lorad-adapter"));
+  const std::string base = json{{"model", kBase}, {"prompt", "hi"}, {"max_tokens", 2}}.dump();
+  auto base_named =
+      c.Post("/v1/completions", {{"x-lorad-adapter", "good"}}, base, "application/json");
+  ASSERT_TRUE(base_named);
+  EXPECT_EQ(base_named->status, 400) << base_named->body;
+
+  auto stub = v1::Inference::NewStub(lorad_->Channel());
+  v1::GenerateRequest request = GreedyRequest("hello", 2);
+  request.set_adapter_id("good");
+  for (const auto& [header, code] :
+       {std::pair<std::string, grpc::StatusCode>{"good", grpc::StatusCode::OK},
+        {"", grpc::StatusCode::OK},
+        {"bad", grpc::StatusCode::INVALID_ARGUMENT}}) {
+    grpc::ClientContext context;
+    context.AddMetadata("x-lorad-adapter", header);
+    v1::GenerateResponse response;
+    const grpc::Status status = stub->Generate(&context, request, &response);
+    EXPECT_EQ(status.error_code(), code) << header << ": " << status.error_message();
+  }
+}
+
 TEST_F(HttpIntegrationTest, BadRequestsGetOpenAiErrors) {
   httplib::Client c = Client();
   struct Case {
