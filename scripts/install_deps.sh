@@ -12,8 +12,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   clang libclang-rt-14-dev clang-format
   # The deploy/ checks (tests/deploy): venvs for PyPI clients, systemd-analyze, promtool and
-  # the Prometheus server.
-  python3-venv systemd prometheus
+  # the Prometheus server, HAProxy for the router in front of several replicas.
+  python3-venv systemd prometheus haproxy
 )
 
 missing=()
