@@ -10,46 +10,18 @@ where they were.
 Exits 77 (ctest: skipped) when haproxy is not installed or the default model is missing.
 """
 
-import argparse
-import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
 
-SKIP = 77
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemon_test_support import free_port, http, parse_args, require, work_dir_with_adapters  # noqa: E402
+
 ADAPTERS = [f"soak-{i}" for i in range(6)]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def get(url, timeout=10):
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-
-
-def post(url, body, headers, timeout=60):
-    req = urllib.request.Request(url, data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json", **headers})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
 
 
 class Replica:
@@ -76,7 +48,7 @@ class Replica:
         raise SystemExit(f"FAIL: {self.name} did not start (see {self.log.name})")
 
     def adapter_requests(self):
-        status, text = get(f"http://127.0.0.1:{self.metrics}/metrics")
+        status, text = http(f"http://127.0.0.1:{self.metrics}/metrics")
         counts = {}
         for m in re.finditer(r'^lorad_adapter_requests_total\{adapter="([^"]+)"\} ([0-9.e+]+)$', text, re.M):
             counts[m.group(1)] = float(m.group(2))
@@ -123,7 +95,7 @@ def send_round(args, grpc_port, http_port, failures, label):
                                capture_output=True, text=True, timeout=120)
             if g.returncode != 0:
                 failures.append(f"{label}: gRPC {a} through the router: {g.stderr.strip()}")
-        status, body = post(f"http://127.0.0.1:{http_port}/v1/completions",
+        status, body = http(f"http://127.0.0.1:{http_port}/v1/completions",
                             {"model": a, "prompt": "hello", "max_tokens": 2},
                             {"x-lorad-adapter": a})
         if status != 200:
@@ -131,26 +103,10 @@ def send_round(args, grpc_port, http_port, failures, label):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    for flag in ("--lorad", "--loractl", "--soak", "--source", "--work"):
-        parser.add_argument(flag, required=True)
-    parser.add_argument("--model")
-    args = parser.parse_args()
-    if not args.model:
-        args.model = os.environ.get("LORAD_DEFAULT_MODEL") or os.path.join(
-            args.source, "data", "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
-    if shutil.which("haproxy") is None:
-        print("SKIP: haproxy is not installed (scripts/install_deps.sh installs it)")
-        sys.exit(SKIP)
-    if not os.path.exists(args.model):
-        print(f"SKIP: no default model at {args.model}")
-        sys.exit(SKIP)
-    os.makedirs(args.work, exist_ok=True)
-    data = tempfile.mkdtemp(dir=args.work, prefix="fleet.")
-    w = subprocess.run([args.soak, f"--write_adapters={data}/adapters", f"--model={args.model}",
-                        f"--adapters={len(ADAPTERS)}"], capture_output=True, text=True, timeout=300)
-    if w.returncode != 0:
-        raise SystemExit(f"FAIL: writing adapters: {w.stderr}")
+    args = parse_args()
+    require(args, "haproxy")
+    work = work_dir_with_adapters(args, "fleet.", len(ADAPTERS))
+    data = os.path.join(work, "data")
     replicas, haproxy, failures = [], None, []
     try:
         replicas = [Replica(args, data, f"replica{i}") for i in (1, 2, 3)]
@@ -207,9 +163,9 @@ def main():
     for f in failures:
         print("FAIL:", f)
     if failures:
-        print(f"logs kept in {data}")
+        print(f"logs kept in {work}")
         sys.exit(1)
-    shutil.rmtree(data, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
     print("OK")
 
 

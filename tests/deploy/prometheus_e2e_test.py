@@ -13,43 +13,22 @@ metric name that drifts from what the dashboard or the rules read fails here.
 Exits 77 (ctest: skipped) when prometheus is not installed or the default model is missing.
 """
 
-import argparse
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from daemon_test_support import free_port, http, parse_args, require, work_dir_with_adapters  # noqa: E402
 from deploy_test import alert_lhs  # noqa: E402
 
-SKIP = 77
 SCRAPE_S = 1
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http(url, body=None, timeout=60):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
 
 
 def start_lorad(args, data):
@@ -190,29 +169,10 @@ def rule_exprs(base):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    for flag in ("--lorad", "--loractl", "--soak", "--source", "--work"):
-        parser.add_argument(flag, required=True)
-    parser.add_argument("--model", help="default: $LORAD_DEFAULT_MODEL, else the source's data/")
-    parser.add_argument("--requests", type=int, default=120)
-    args = parser.parse_args()
-    if not args.model:
-        args.model = os.environ.get("LORAD_DEFAULT_MODEL") or os.path.join(
-            args.source, "data", "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
-    if shutil.which("prometheus") is None:
-        print("SKIP: prometheus is not installed (scripts/install_deps.sh installs it)")
-        sys.exit(SKIP)
-    if not os.path.exists(args.model):
-        print(f"SKIP: no default model at {args.model} (scripts/fetch_model.sh)")
-        sys.exit(SKIP)
-    os.makedirs(args.work, exist_ok=True)
-    work = tempfile.mkdtemp(dir=args.work, prefix="prometheus_e2e.")
+    args = parse_args(lambda p: p.add_argument("--requests", type=int, default=120))
+    require(args, "prometheus")
+    work = work_dir_with_adapters(args, "prometheus_e2e.", 3)
     data = os.path.join(work, "data")
-    os.makedirs(os.path.join(data, "adapters"))
-    w = subprocess.run([args.soak, f"--write_adapters={data}/adapters", f"--model={args.model}",
-                        "--adapters=3"], capture_output=True, text=True, timeout=300)
-    if w.returncode != 0:
-        raise SystemExit(f"FAIL: writing adapters: {w.stderr}")
     lorad = prom = None
     failures = []
     try:

@@ -10,12 +10,10 @@ Makes (or reuses) a venv with `openai`; exits 77 (ctest: skipped) when it cannot
 """
 
 import argparse
-import json
 import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pyutil"))
