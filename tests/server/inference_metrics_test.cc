@@ -119,6 +119,39 @@ TEST(InferenceMetricsTest, LoraRequestsInfoListsWaitingAndRunningAdapters) {
   EXPECT_EQ(families["vllm:lora_requests_info"].samples[0].labels.at("waiting_lora_adapters"), "");
 }
 
+// What the Gateway API Inference Extension's endpoint picker reads (its model-server protocol,
+// docs/proposals/003-model-server-protocol): TotalQueuedRequests, TotalRunningRequests and
+// KVCacheUtilization as gauges under vLLM's names, and the LoRA affinity gauge
+// vllm:lora_requests_info with exactly the labels running_lora_adapters, waiting_lora_adapters
+// and max_lora (comma-separated ids) whose value is a Unix time.
+TEST(InferenceMetricsTest, GatewayApiInferenceExtensionReadsItsGauges) {
+  prometheus::Registry registry;
+  InferenceMetrics metrics(registry, 4, 32);
+  StepStats step;
+  step.waiting = 2;
+  step.running = 1;
+  step.kv_blocks_used = 3;
+  step.kv_blocks_total = 4;
+  metrics.OnStep(step);
+  metrics.RequestQueued("x");
+  metrics.RequestQueued("y");
+  metrics.RequestStarted("y");
+  auto families = Scrape(registry);
+  for (const char* name : {"vllm:num_requests_waiting", "vllm:num_requests_running",
+                           "vllm:kv_cache_usage_perc", "vllm:lora_requests_info"}) {
+    ASSERT_TRUE(families.contains(name)) << name;
+    EXPECT_EQ(families[name].type, "gauge") << name;
+    ASSERT_EQ(families[name].samples.size(), 1u) << name;
+  }
+  EXPECT_EQ(families["vllm:num_requests_waiting"].samples[0].labels.size(), 0u);
+  EXPECT_DOUBLE_EQ(families["vllm:kv_cache_usage_perc"].samples[0].value, 0.75);  // 0..1
+  const auto& info = families["vllm:lora_requests_info"].samples[0].labels;
+  EXPECT_EQ(info.size(), 3u);
+  EXPECT_EQ(info.at("running_lora_adapters"), "y");
+  EXPECT_EQ(info.at("waiting_lora_adapters"), "x");
+  EXPECT_EQ(info.at("max_lora"), "4");
+}
+
 TEST(PromTextTest, RejectsMalformedExpositions) {
   EXPECT_FALSE(testing::ParsePromText("foo 1\n").ok());  // No # TYPE.
   EXPECT_FALSE(testing::ParsePromText("# TYPE foo gauge\nfoo{a=\"x} 1\n").ok());
