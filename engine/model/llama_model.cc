@@ -8,8 +8,8 @@
 #include "engine/base/status_macros.h"
 #include "engine/kernels/quant_matmul.h"
 #include "engine/kernels/segmented_lora.h"
-#include "engine/model/vec_math.h"
-#include "engine/model/vec_math_f16.h"
+#include "engine/kernels/vec_math.h"
+#include "engine/kernels/vec_math_f16.h"
 #include "engine/quant/dequantize.h"
 
 namespace lorad {

@@ -12,10 +12,10 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "engine/kernels/thread_pool.h"
-#include "engine/model/kv_cache.h"
 #include "engine/model/lora_binding.h"
 #include "engine/model/model_weights.h"
 #include "engine/model/rope.h"
+#include "engine/ops/kv_cache.h"
 
 namespace lorad {
 

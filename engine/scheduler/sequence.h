@@ -11,7 +11,7 @@
 #include "absl/time/time.h"
 #include "engine/base/lora_weights.h"
 #include "engine/generate_types.h"
-#include "engine/model/kv_cache.h"
+#include "engine/ops/kv_cache.h"
 #include "engine/sampling/sampler.h"
 #include "engine/sampling/text_stream.h"
 

@@ -11,8 +11,8 @@
 
 #include "adapters/adapter_store.h"
 #include "engine/engine.h"
-#include "engine/model/kv_cache.h"
 #include "engine/model/model_weights.h"
+#include "engine/ops/kv_cache.h"
 #include "gtest/gtest.h"
 #include "tests/engine/generate_test_util.h"
 #include "tests/fixtures/temp_dir.h"

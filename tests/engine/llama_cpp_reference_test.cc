@@ -9,8 +9,8 @@
 
 #include "engine/engine.h"
 #include "engine/kernels/cpu_isa.h"
+#include "engine/kernels/ggml_width.h"
 #include "engine/kernels/thread_pool.h"
-#include "engine/model/ggml_width.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"

@@ -1,4 +1,4 @@
-#include "engine/model/vec_math_f16.h"
+#include "engine/kernels/vec_math_f16.h"
 
 #include <immintrin.h>
 

@@ -1,4 +1,4 @@
-#include "engine/model/vec_math.h"
+#include "engine/kernels/vec_math.h"
 
 #include <immintrin.h>
 

@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-#include "engine/model/ggml_width.h"
+#include "engine/kernels/ggml_width.h"
 
 namespace lorad::vec {
 

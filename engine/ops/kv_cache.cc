@@ -1,4 +1,4 @@
-#include "engine/model/kv_cache.h"
+#include "engine/ops/kv_cache.h"
 
 #include <algorithm>
 #include <new>

@@ -1,14 +1,14 @@
 // The forward pass's vector primitives against plain definitions. RmsNorm and DotF16 promise a
 // fixed summation order (llama.cpp's), so they are checked bit for bit; SiluMul's exp is an
 // approximation, checked against double precision.
-#include "engine/model/vec_math.h"
+#include "engine/kernels/vec_math.h"
 
 #include <cmath>
 #include <random>
 #include <vector>
 
 #include "engine/base/half.h"
-#include "engine/model/vec_math_f16.h"
+#include "engine/kernels/vec_math_f16.h"
 #include "gtest/gtest.h"
 #include "tests/kernels/kernel_test_util.h"
 
