@@ -6,18 +6,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/base/status_macros.h"
-#include "engine/kernels/quant_matmul.h"
-#include "engine/kernels/segmented_lora.h"
 #include "engine/kernels/vec_math.h"
 #include "engine/kernels/vec_math_f16.h"
+#include "engine/ops/lora_op.h"
+#include "engine/ops/quant_matmul_op.h"
 #include "engine/quant/dequantize.h"
 
 namespace lorad {
 namespace {
-
-kernels::QuantMatrix AsQuantMatrix(const WeightMatrix& w) {
-  return kernels::QuantMatrix{w.type, w.rows, w.cols, w.data, w.row_bytes};
-}
 
 // Writes n floats to a KV cache slot of `dtype` (F16 or F32).
 void StoreKv(void* dst, const float* src, int64_t n, DType dtype) {
@@ -102,14 +98,19 @@ absl::Status LlamaModel::Validate(const ForwardBatch& b, const KvCache& cache) c
   return absl::OkStatus();
 }
 
-void LlamaModel::Project(const WeightMatrix& w, const float* x, int64_t n, float* y,
-                         const LoraBatch* lora, int32_t layer, LoraTarget target) {
-  kernels::QuantMatMul(AsQuantMatrix(w), x, n, y, pool_);
-  if (lora == nullptr || layer >= static_cast<int32_t>(lora->layers.size())) return;
+absl::Status LlamaModel::Project(const WeightMatrix& w, const float* x, int64_t n, float* y,
+                                 const LoraBatch* lora, int32_t layer, LoraTarget target) {
+  ops::OpContext ctx{ops::Device::kCpu, pool_};
+  LORAD_RETURN_IF_ERROR(ops::QuantMatMul(ctx, w.type, w.data, static_cast<int64_t>(w.row_bytes),
+                                         w.rows, w.cols, DType::kF32, x, n, y));
+  if (lora == nullptr || layer >= static_cast<int32_t>(lora->layers.size())) {
+    return absl::OkStatus();
+  }
   const auto& segs = lora->layers[layer][static_cast<int>(target)];
-  if (segs.empty()) return;
-  const size_t ws = kernels::SegmentedLoraWorkspaceBytes(n, segs);
-  kernels::SegmentedLora(x, w.cols, y, w.rows, segs, Grow(lora_workspace_, ws), pool_);
+  if (segs.empty()) return absl::OkStatus();
+  ctx.workspace_bytes = ops::ApplyLoraWorkspaceBytes(ops::Device::kCpu, n, segs);
+  ctx.workspace = Grow(lora_workspace_, ctx.workspace_bytes);
+  return ops::ApplyLora(ctx, DType::kF32, x, w.cols, y, w.rows, n, segs);
 }
 
 void LlamaModel::Attention(const ForwardBatch& b, KvCache& cache, int32_t layer, int64_t n) {
@@ -209,9 +210,9 @@ absl::Status LlamaModel::Forward(const ForwardBatch& b, KvCache& cache, float* l
     for (int64_t i = 0; i < n; ++i) {
       vec::RmsNorm(x + i * hidden, lw.attn_norm.data(), s.rms_norm_eps, hidden, h + i * hidden);
     }
-    Project(lw.wq, h, n, q, b.lora, l, LoraTarget::kQ);
-    Project(lw.wk, h, n, k, b.lora, l, LoraTarget::kK);
-    Project(lw.wv, h, n, v, b.lora, l, LoraTarget::kV);
+    LORAD_RETURN_IF_ERROR(Project(lw.wq, h, n, q, b.lora, l, LoraTarget::kQ));
+    LORAD_RETURN_IF_ERROR(Project(lw.wk, h, n, k, b.lora, l, LoraTarget::kK));
+    LORAD_RETURN_IF_ERROR(Project(lw.wv, h, n, v, b.lora, l, LoraTarget::kV));
     for (int64_t i = 0; i < n; ++i) {
       if (!lw.bq.empty()) vec::Add(lw.bq.data(), q + i * q_dim, q_dim);
       if (!lw.bk.empty()) vec::Add(lw.bk.data(), k + i * kv_dim, kv_dim);
@@ -223,15 +224,15 @@ absl::Status LlamaModel::Forward(const ForwardBatch& b, KvCache& cache, float* l
       StoreKv(cache.Value(l, table, b.positions[i]), v + i * kv_dim, kv_dim, cache.dtype());
     }
     Attention(b, cache, l, n);
-    Project(lw.wo, att_.data(), n, h, b.lora, l, LoraTarget::kO);
+    LORAD_RETURN_IF_ERROR(Project(lw.wo, att_.data(), n, h, b.lora, l, LoraTarget::kO));
     vec::Add(h, x, n * hidden);
     for (int64_t i = 0; i < n; ++i) {
       vec::RmsNorm(x + i * hidden, lw.ffn_norm.data(), s.rms_norm_eps, hidden, h + i * hidden);
     }
-    Project(lw.w_gate, h, n, gate, b.lora, l, LoraTarget::kGate);
-    Project(lw.w_up, h, n, up, b.lora, l, LoraTarget::kUp);
+    LORAD_RETURN_IF_ERROR(Project(lw.w_gate, h, n, gate, b.lora, l, LoraTarget::kGate));
+    LORAD_RETURN_IF_ERROR(Project(lw.w_up, h, n, up, b.lora, l, LoraTarget::kUp));
     vec::SiluMul(gate, up, n * inter);
-    Project(lw.w_down, gate, n, h, b.lora, l, LoraTarget::kDown);
+    LORAD_RETURN_IF_ERROR(Project(lw.w_down, gate, n, h, b.lora, l, LoraTarget::kDown));
     vec::Add(h, x, n * hidden);
   }
 
@@ -242,8 +243,10 @@ absl::Status LlamaModel::Forward(const ForwardBatch& b, KvCache& cache, float* l
     vec::RmsNorm(x + b.logit_rows[j] * hidden, weights_->output_norm.data(), s.rms_norm_eps, hidden,
                  rows + j * hidden);
   }
-  kernels::QuantMatMul(AsQuantMatrix(weights_->output), rows, m, logits, pool_);
-  return absl::OkStatus();
+  const WeightMatrix& out = weights_->output;
+  return ops::QuantMatMul(ops::OpContext{ops::Device::kCpu, pool_}, out.type, out.data,
+                          static_cast<int64_t>(out.row_bytes), out.rows, out.cols, DType::kF32,
+                          rows, m, logits);
 }
 
 }  // namespace lorad

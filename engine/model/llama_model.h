@@ -54,9 +54,10 @@ class LlamaModel {
  private:
   LlamaModel(std::unique_ptr<ModelWeights> weights, kernels::ThreadPool* pool);
   absl::Status Validate(const ForwardBatch& batch, const KvCache& cache) const;
-  // y[n, w.rows] = x[n, w.cols] · Wᵀ, plus LoRA segments of `target` in `layer` when bound.
-  void Project(const WeightMatrix& w, const float* x, int64_t n, float* y, const LoraBatch* lora,
-               int32_t layer, LoraTarget target);
+  // y[n, w.rows] = x[n, w.cols] · Wᵀ, plus LoRA segments of `target` in `layer` when bound,
+  // through the op layer on the CPU. An error here is a broken invariant (Validate passed).
+  absl::Status Project(const WeightMatrix& w, const float* x, int64_t n, float* y,
+                       const LoraBatch* lora, int32_t layer, LoraTarget target);
   void Attention(const ForwardBatch& batch, KvCache& cache, int32_t layer, int64_t n);
 
   std::unique_ptr<ModelWeights> weights_;

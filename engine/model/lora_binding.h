@@ -1,6 +1,7 @@
 // Which LoRA adapters apply to which tokens of one forward batch: for every layer and target
 // projection, the segments of the segmented LoRA operator. Built per step by the scheduler from
-// the adapter cache; the model only reads it.
+// the adapter cache; the model only reads it, handing each list unchanged to ops::ApplyLora (the
+// one segment type from the scheduler down to the CPU and CUDA kernels).
 #pragma once
 
 #include <array>

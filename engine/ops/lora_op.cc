@@ -10,10 +10,10 @@ const char* DeviceName(Device device) { return device == Device::kCuda ? "cuda" 
 
 namespace {
 
-absl::Status CheckSegments(int64_t num_tokens, absl::Span<const LoraOpSegment> segs) {
+absl::Status CheckSegments(int64_t num_tokens, absl::Span<const kernels::LoraSegment> segs) {
   int64_t prev_end = 0;
   for (size_t i = 0; i < segs.size(); ++i) {
-    const LoraOpSegment& s = segs[i];
+    const kernels::LoraSegment& s = segs[i];
     if (s.token_begin < prev_end || s.token_end < s.token_begin || s.token_end > num_tokens) {
       return absl::InvalidArgumentError(
           absl::StrCat("LoRA segment ", i, " [", s.token_begin, ", ", s.token_end,
@@ -28,25 +28,17 @@ absl::Status CheckSegments(int64_t num_tokens, absl::Span<const LoraOpSegment> s
   return absl::OkStatus();
 }
 
-std::vector<kernels::LoraSegment> KernelSegments(absl::Span<const LoraOpSegment> segs) {
-  std::vector<kernels::LoraSegment> k;
-  k.reserve(segs.size());
-  for (const LoraOpSegment& s : segs) {
-    k.push_back({s.token_begin, s.token_end, s.rank, s.scale, s.weight_dtype, s.a, s.b});
-  }
-  return k;
-}
-
 }  // namespace
 
 size_t ApplyLoraWorkspaceBytes(Device device, int64_t num_tokens,
-                               absl::Span<const LoraOpSegment> segs) {
+                               absl::Span<const kernels::LoraSegment> segs) {
   if (device == Device::kCuda) return internal::ApplyLoraCudaWorkspaceBytes(num_tokens, segs);
-  return kernels::SegmentedLoraWorkspaceBytes(num_tokens, KernelSegments(segs));
+  return kernels::SegmentedLoraWorkspaceBytes(num_tokens, segs);
 }
 
 absl::Status ApplyLora(const OpContext& ctx, DType act_dtype, const void* x, int64_t d_in, void* y,
-                       int64_t d_out, int64_t num_tokens, absl::Span<const LoraOpSegment> segs) {
+                       int64_t d_out, int64_t num_tokens,
+                       absl::Span<const kernels::LoraSegment> segs) {
   if (d_in < 1 || d_out < 1 || num_tokens < 0 || x == nullptr || y == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("ApplyLora: bad sizes d_in ", d_in, " d_out ",
                                                    d_out, " tokens ", num_tokens, " or null x/y"));
@@ -59,8 +51,8 @@ absl::Status ApplyLora(const OpContext& ctx, DType act_dtype, const void* x, int
       return absl::InvalidArgumentError(absl::StrCat(
           "ApplyLora on cuda takes F16 or BF16 activations, not ", DTypeName(act_dtype)));
     }
-    for (const LoraOpSegment& s : segs) {
-      if (s.weight_dtype != act_dtype) {
+    for (const kernels::LoraSegment& s : segs) {
+      if (s.dtype != act_dtype) {
         return absl::InvalidArgumentError(
             "ApplyLora on cuda: adapter weights must have the activations' dtype");
       }
@@ -75,8 +67,8 @@ absl::Status ApplyLora(const OpContext& ctx, DType act_dtype, const void* x, int
     return absl::InvalidArgumentError(
         absl::StrCat("ApplyLora on cpu takes F32 activations, not ", DTypeName(act_dtype)));
   }
-  for (const LoraOpSegment& s : segs) {
-    if (s.weight_dtype != DType::kF32 && s.weight_dtype != DType::kF16) {
+  for (const kernels::LoraSegment& s : segs) {
+    if (s.dtype != DType::kF32 && s.dtype != DType::kF16) {
       return absl::InvalidArgumentError("ApplyLora on cpu: adapter weights must be F32 or F16");
     }
   }
@@ -91,8 +83,9 @@ absl::Status ApplyLora(const OpContext& ctx, DType act_dtype, const void* x, int
 namespace internal {
 
 absl::Status ApplyLoraCpu(const OpContext& ctx, const float* x, int64_t d_in, float* y,
-                          int64_t d_out, int64_t num_tokens, absl::Span<const LoraOpSegment> segs) {
-  kernels::SegmentedLora(x, d_in, y, d_out, KernelSegments(segs), ctx.workspace, ctx.pool);
+                          int64_t d_out, int64_t num_tokens,
+                          absl::Span<const kernels::LoraSegment> segs) {
+  kernels::SegmentedLora(x, d_in, y, d_out, segs, ctx.workspace, ctx.pool);
   return absl::OkStatus();
 }
 

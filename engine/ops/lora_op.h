@@ -11,25 +11,19 @@
 #include "absl/status/status.h"
 #include "absl/types/span.h"
 #include "engine/base/dtype.h"
+#include "engine/kernels/segmented_lora.h"
 #include "engine/ops/op_context.h"
 
 namespace lorad::ops {
 
-// Consecutive tokens [token_begin, token_end) that use one adapter for this projection.
-// `a` [rank, d_in] and `b` [d_out, rank] row-major, in the device's memory, of `weight_dtype`.
-struct LoraOpSegment {
-  int64_t token_begin = 0, token_end = 0;
-  int32_t rank = 0;  // >= 1
-  float scale = 1.0f;
-  DType weight_dtype = DType::kF32;
-  const void* a = nullptr;
-  const void* b = nullptr;
-};
+// The segments are kernels::LoraSegment, the one type the scheduler's hand-over (LoraBatch) holds
+// for every layer and target: tokens [token_begin, token_end) use one adapter, whose `a`
+// [rank, d_in] and `b` [d_out, rank] (row-major, of `dtype`) live in the device's memory.
 
 // Bytes of OpContext::workspace ApplyLora needs on `device` (0 when the device's kernels are
 // not built).
 size_t ApplyLoraWorkspaceBytes(Device device, int64_t num_tokens,
-                               absl::Span<const LoraOpSegment> segs);
+                               absl::Span<const kernels::LoraSegment> segs);
 
 // x: [num_tokens, d_in], y: [num_tokens, d_out], both `act_dtype` in the device's memory,
 // rows contiguous. Segments sorted by token_begin, non-overlapping, within [0, num_tokens);
@@ -38,6 +32,7 @@ size_t ApplyLoraWorkspaceBytes(Device device, int64_t num_tokens,
 // small); FAILED_PRECONDITION when the device cannot run it (built without CUDA, no device);
 // INTERNAL for a CUDA launch error.
 absl::Status ApplyLora(const OpContext& ctx, DType act_dtype, const void* x, int64_t d_in, void* y,
-                       int64_t d_out, int64_t num_tokens, absl::Span<const LoraOpSegment> segs);
+                       int64_t d_out, int64_t num_tokens,
+                       absl::Span<const kernels::LoraSegment> segs);
 
 }  // namespace lorad::ops

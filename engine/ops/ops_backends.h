@@ -8,11 +8,12 @@
 namespace lorad::ops::internal {
 
 absl::Status ApplyLoraCpu(const OpContext& ctx, const float* x, int64_t d_in, float* y,
-                          int64_t d_out, int64_t num_tokens, absl::Span<const LoraOpSegment> segs);
+                          int64_t d_out, int64_t num_tokens,
+                          absl::Span<const kernels::LoraSegment> segs);
 absl::Status ApplyLoraCuda(const OpContext& ctx, DType act_dtype, const void* x, int64_t d_in,
                            void* y, int64_t d_out, int64_t num_tokens,
-                           absl::Span<const LoraOpSegment> segs);
-size_t ApplyLoraCudaWorkspaceBytes(int64_t num_tokens, absl::Span<const LoraOpSegment> segs);
+                           absl::Span<const kernels::LoraSegment> segs);
+size_t ApplyLoraCudaWorkspaceBytes(int64_t num_tokens, absl::Span<const kernels::LoraSegment> segs);
 
 absl::Status QuantMatMulCuda(const OpContext& ctx, DType weight_dtype, const void* w,
                              int64_t row_bytes, int64_t rows, int64_t cols, DType act_dtype,

@@ -35,7 +35,7 @@ struct Table {
   }
 };
 
-Table MakeTable(absl::Span<const LoraOpSegment> segs) {
+Table MakeTable(absl::Span<const kernels::LoraSegment> segs) {
   Table t;
   int64_t at = segs.empty() ? 0 : segs.front().token_begin;
   t.seg_start.push_back(at);
@@ -47,7 +47,7 @@ Table MakeTable(absl::Span<const LoraOpSegment> segs) {
     t.scales.push_back(scale);
     t.max_rank = std::max(t.max_rank, rank);
   };
-  for (const LoraOpSegment& s : segs) {
+  for (const kernels::LoraSegment& s : segs) {
     if (s.token_begin > at) add(s.token_begin, nullptr, nullptr, 0, 0.0f);
     add(s.token_end, s.a, s.b, s.rank, s.scale);
     at = s.token_end;
@@ -71,14 +71,15 @@ absl::Status CudaUsable() {
   return absl::FailedPreconditionError(absl::StrCat("device cuda: ", reason));
 }
 
-size_t ApplyLoraCudaWorkspaceBytes(int64_t num_tokens, absl::Span<const LoraOpSegment> segs) {
+size_t ApplyLoraCudaWorkspaceBytes(int64_t num_tokens,
+                                   absl::Span<const kernels::LoraSegment> segs) {
   const Table t = MakeTable(segs);
   return t.Bytes() + cuda::SgmvWorkspaceBytes(num_tokens, t.max_rank);
 }
 
 absl::Status ApplyLoraCuda(const OpContext& ctx, DType act_dtype, const void* x, int64_t d_in,
                            void* y, int64_t d_out, int64_t num_tokens,
-                           absl::Span<const LoraOpSegment> segs) {
+                           absl::Span<const kernels::LoraSegment> segs) {
   if (segs.empty() || num_tokens == 0) return absl::OkStatus();
   const Table t = MakeTable(segs);
   if (t.max_rank > cuda::kLoraMaxRank) {

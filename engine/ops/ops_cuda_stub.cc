@@ -10,11 +10,11 @@ absl::Status CudaUsable() {
 }
 
 absl::Status ApplyLoraCuda(const OpContext&, DType, const void*, int64_t, void*, int64_t, int64_t,
-                           absl::Span<const LoraOpSegment>) {
+                           absl::Span<const kernels::LoraSegment>) {
   return CudaUsable();
 }
 
-size_t ApplyLoraCudaWorkspaceBytes(int64_t, absl::Span<const LoraOpSegment>) { return 0; }
+size_t ApplyLoraCudaWorkspaceBytes(int64_t, absl::Span<const kernels::LoraSegment>) { return 0; }
 
 absl::Status QuantMatMulCuda(const OpContext&, DType, const void*, int64_t, int64_t, int64_t, DType,
                              const void*, int64_t, void*) {

@@ -39,7 +39,7 @@ TEST(OpsCudaTest, ApplyLoraOnDeviceMatchesCpu) {
   const int64_t bounds[][2] = {{0, 9}, {9, 9}, {12, 30}, {30, 37}};
   std::vector<std::vector<float>> a(4), b(4);
   std::vector<std::unique_ptr<DeviceBuffer>> da, db;
-  std::vector<LoraOpSegment> dev_segs;
+  std::vector<kernels::LoraSegment> dev_segs;
   std::vector<kernels::LoraSegment> cpu_segs;
   for (int i = 0; i < 4; ++i) {
     a[i] = RoundedRandom(ranks[i] * d_in, rng, 0.05f);

@@ -40,18 +40,15 @@ TEST(LoraOpTest, CpuMatchesTheReferenceWithGapsAndMixedRanks) {
     }
     // Segments with base-only gaps and an empty one.
     const int64_t bounds[][2] = {{0, 3}, {5, 5}, {5, 12}, {15, 23}};
-    std::vector<LoraOpSegment> segs;
-    std::vector<kernels::LoraSegment> ref;
+    std::vector<kernels::LoraSegment> segs;
     for (int i = 0; i < 4; ++i) {
       const Adapter& ad = adapters[i];
       segs.push_back(
           {bounds[i][0], bounds[i][1], ad.rank, 0.5f + i, DType::kF32, ad.a.data(), ad.b.data()});
-      ref.push_back(
-          {bounds[i][0], bounds[i][1], ad.rank, 0.5f + i, DType::kF32, ad.a.data(), ad.b.data()});
     }
     const std::vector<float> x = Random(tokens * d_in, rng);
     std::vector<float> y = Random(tokens * d_out, rng), want = y;
-    kernels::SegmentedLoraReference(x.data(), d_in, want.data(), d_out, ref, nullptr, nullptr);
+    kernels::SegmentedLoraReference(x.data(), d_in, want.data(), d_out, segs, nullptr, nullptr);
     OpContext ctx;
     std::vector<uint8_t> ws(ApplyLoraWorkspaceBytes(Device::kCpu, tokens, segs));
     ctx.workspace = ws.data();
@@ -69,19 +66,19 @@ TEST(LoraOpTest, BadArgumentsAreInvalidArgument) {
   std::vector<uint8_t> ws(1 << 16);
   ctx.workspace = ws.data();
   ctx.workspace_bytes = ws.size();
-  auto run = [&](std::vector<LoraOpSegment> segs, DType act = DType::kF32) {
+  auto run = [&](std::vector<kernels::LoraSegment> segs, DType act = DType::kF32) {
     return ApplyLora(ctx, act, x.data(), 8, y.data(), 8, 5, segs);
   };
-  const LoraOpSegment ok{0, 2, 4, 1.0f, DType::kF32, a.data(), b.data()};
+  const kernels::LoraSegment ok{0, 2, 4, 1.0f, DType::kF32, a.data(), b.data()};
   EXPECT_TRUE(run({ok}).ok());
-  LoraOpSegment overlap = ok;
+  kernels::LoraSegment overlap = ok;
   overlap.token_begin = 1;
   overlap.token_end = 3;
   EXPECT_THAT(run({ok, overlap}).message(), HasSubstr("overlaps"));
-  LoraOpSegment outside = ok;
+  kernels::LoraSegment outside = ok;
   outside.token_end = 6;
   EXPECT_EQ(run({outside}).code(), absl::StatusCode::kInvalidArgument);
-  LoraOpSegment rank0 = ok;
+  kernels::LoraSegment rank0 = ok;
   rank0.rank = 0;
   EXPECT_THAT(run({rank0}).message(), HasSubstr("rank 0"));
   EXPECT_THAT(run({ok}, DType::kF16).message(), HasSubstr("F32 activations"));
@@ -131,7 +128,7 @@ TEST(OpDispatchTest, CudaDeviceAnswersWhyItCannotRunHere) {
   OpContext ctx;
   ctx.device = Device::kCuda;
   std::vector<uint16_t> x(64), y(64), a(64), b(64);
-  const LoraOpSegment seg{0, 1, 1, 1.0f, DType::kF16, a.data(), b.data()};
+  const kernels::LoraSegment seg{0, 1, 1, 1.0f, DType::kF16, a.data(), b.data()};
   absl::Status s = ApplyLora(ctx, DType::kF16, x.data(), 64, y.data(), 64, 1, {seg});
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(s.message(),
