@@ -9,6 +9,8 @@
 #include "engine/kernels/vec_math.h"
 #include "engine/kernels/vec_math_f16.h"
 #include "engine/ops/lora_op.h"
+#include "engine/ops/norm_op.h"
+#include "engine/ops/pointwise_op.h"
 #include "engine/ops/quant_matmul_op.h"
 #include "engine/quant/dequantize.h"
 
@@ -205,18 +207,25 @@ absl::Status LlamaModel::Forward(const ForwardBatch& b, KvCache& cache, float* l
     quant::DequantizeRow(emb.type, row, x + i * hidden, hidden);
   }
 
+  const ops::OpContext cpu{ops::Device::kCpu, pool_};
+  constexpr DType kAct = DType::kF32;
   for (int32_t l = 0; l < s.num_layers; ++l) {
     const LayerWeights& lw = weights_->layers[l];
-    for (int64_t i = 0; i < n; ++i) {
-      vec::RmsNorm(x + i * hidden, lw.attn_norm.data(), s.rms_norm_eps, hidden, h + i * hidden);
-    }
+    LORAD_RETURN_IF_ERROR(
+        ops::RmsNorm(cpu, kAct, x, lw.attn_norm.data(), s.rms_norm_eps, n, hidden, h));
     LORAD_RETURN_IF_ERROR(Project(lw.wq, h, n, q, b.lora, l, LoraTarget::kQ));
     LORAD_RETURN_IF_ERROR(Project(lw.wk, h, n, k, b.lora, l, LoraTarget::kK));
     LORAD_RETURN_IF_ERROR(Project(lw.wv, h, n, v, b.lora, l, LoraTarget::kV));
+    if (!lw.bq.empty()) {
+      LORAD_RETURN_IF_ERROR(ops::AddBias(cpu, kAct, lw.bq.data(), q, n, q_dim));
+    }
+    if (!lw.bk.empty()) {
+      LORAD_RETURN_IF_ERROR(ops::AddBias(cpu, kAct, lw.bk.data(), k, n, kv_dim));
+    }
+    if (!lw.bv.empty()) {
+      LORAD_RETURN_IF_ERROR(ops::AddBias(cpu, kAct, lw.bv.data(), v, n, kv_dim));
+    }
     for (int64_t i = 0; i < n; ++i) {
-      if (!lw.bq.empty()) vec::Add(lw.bq.data(), q + i * q_dim, q_dim);
-      if (!lw.bk.empty()) vec::Add(lw.bk.data(), k + i * kv_dim, kv_dim);
-      if (!lw.bv.empty()) vec::Add(lw.bv.data(), v + i * kv_dim, kv_dim);
       rope_.Apply(q + i * q_dim, s.num_heads, b.positions[i]);
       rope_.Apply(k + i * kv_dim, s.num_kv_heads, b.positions[i]);
       const BlockTable& table = *b.block_tables[b.seq_index[i]];
@@ -225,15 +234,14 @@ absl::Status LlamaModel::Forward(const ForwardBatch& b, KvCache& cache, float* l
     }
     Attention(b, cache, l, n);
     LORAD_RETURN_IF_ERROR(Project(lw.wo, att_.data(), n, h, b.lora, l, LoraTarget::kO));
-    vec::Add(h, x, n * hidden);
-    for (int64_t i = 0; i < n; ++i) {
-      vec::RmsNorm(x + i * hidden, lw.ffn_norm.data(), s.rms_norm_eps, hidden, h + i * hidden);
-    }
+    LORAD_RETURN_IF_ERROR(ops::Add(cpu, kAct, h, x, n * hidden));
+    LORAD_RETURN_IF_ERROR(
+        ops::RmsNorm(cpu, kAct, x, lw.ffn_norm.data(), s.rms_norm_eps, n, hidden, h));
     LORAD_RETURN_IF_ERROR(Project(lw.w_gate, h, n, gate, b.lora, l, LoraTarget::kGate));
     LORAD_RETURN_IF_ERROR(Project(lw.w_up, h, n, up, b.lora, l, LoraTarget::kUp));
-    vec::SiluMul(gate, up, n * inter);
+    LORAD_RETURN_IF_ERROR(ops::SiluMul(cpu, kAct, gate, up, n * inter));
     LORAD_RETURN_IF_ERROR(Project(lw.w_down, gate, n, h, b.lora, l, LoraTarget::kDown));
-    vec::Add(h, x, n * hidden);
+    LORAD_RETURN_IF_ERROR(ops::Add(cpu, kAct, h, x, n * hidden));
   }
 
   const int64_t m = static_cast<int64_t>(b.logit_rows.size());
@@ -244,9 +252,8 @@ absl::Status LlamaModel::Forward(const ForwardBatch& b, KvCache& cache, float* l
                  rows + j * hidden);
   }
   const WeightMatrix& out = weights_->output;
-  return ops::QuantMatMul(ops::OpContext{ops::Device::kCpu, pool_}, out.type, out.data,
-                          static_cast<int64_t>(out.row_bytes), out.rows, out.cols, DType::kF32,
-                          rows, m, logits);
+  return ops::QuantMatMul(cpu, out.type, out.data, static_cast<int64_t>(out.row_bytes), out.rows,
+                          out.cols, kAct, rows, m, logits);
 }
 
 }  // namespace lorad

@@ -3,6 +3,8 @@
 #pragma once
 
 #include "engine/ops/lora_op.h"
+#include "engine/ops/norm_op.h"
+#include "engine/ops/pointwise_op.h"
 #include "engine/ops/quant_matmul_op.h"
 
 namespace lorad::ops::internal {
@@ -18,6 +20,15 @@ size_t ApplyLoraCudaWorkspaceBytes(int64_t num_tokens, absl::Span<const kernels:
 absl::Status QuantMatMulCuda(const OpContext& ctx, DType weight_dtype, const void* w,
                              int64_t row_bytes, int64_t rows, int64_t cols, DType act_dtype,
                              const void* x, int64_t m, void* y);
+
+// CUDA halves of norm_op.h and pointwise_op.h; arguments already checked (op_checks.h).
+absl::Status RmsNormCuda(const OpContext& ctx, DType act_dtype, const void* x, const float* weight,
+                         float eps, int64_t rows, int64_t dim, void* y);
+absl::Status SiluMulCuda(const OpContext& ctx, DType act_dtype, void* gate, const void* up,
+                         int64_t n);
+absl::Status AddCuda(const OpContext& ctx, DType act_dtype, const void* x, void* y, int64_t n);
+absl::Status AddBiasCuda(const OpContext& ctx, DType act_dtype, const float* bias, void* y,
+                         int64_t rows, int64_t dim);
 
 // OK when CUDA kernels can run here; FAILED_PRECONDITION with the reason otherwise.
 absl::Status CudaUsable();

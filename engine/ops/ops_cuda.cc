@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "engine/kernels/cuda/cuda_available.h"
+#include "engine/kernels/cuda/pointwise.cuh"
 #include "engine/kernels/cuda/quant_matmul.cuh"
 #include "engine/kernels/cuda/sgmv.cuh"
 #include "engine/ops/ops_backends.h"
@@ -138,6 +139,31 @@ absl::Status QuantMatMulCuda(const OpContext& ctx, DType weight_dtype, const voi
   return FromCuda(cuda::QuantMatmul(act_dtype, weight_dtype, w, row_bytes, rows, cols, x, cols, m,
                                     y, rows, static_cast<cudaStream_t>(ctx.cuda_stream)),
                   "QuantMatMul: launch");
+}
+
+absl::Status RmsNormCuda(const OpContext& ctx, DType act_dtype, const void* x, const float* weight,
+                         float eps, int64_t rows, int64_t dim, void* y) {
+  return FromCuda(cuda::RmsNorm(act_dtype, x, weight, eps, rows, dim, y,
+                                static_cast<cudaStream_t>(ctx.cuda_stream)),
+                  "RmsNorm: launch");
+}
+
+absl::Status SiluMulCuda(const OpContext& ctx, DType act_dtype, void* gate, const void* up,
+                         int64_t n) {
+  return FromCuda(cuda::SiluMul(act_dtype, gate, up, n, static_cast<cudaStream_t>(ctx.cuda_stream)),
+                  "SiluMul: launch");
+}
+
+absl::Status AddCuda(const OpContext& ctx, DType act_dtype, const void* x, void* y, int64_t n) {
+  return FromCuda(cuda::Add(act_dtype, x, y, n, static_cast<cudaStream_t>(ctx.cuda_stream)),
+                  "Add: launch");
+}
+
+absl::Status AddBiasCuda(const OpContext& ctx, DType act_dtype, const float* bias, void* y,
+                         int64_t rows, int64_t dim) {
+  return FromCuda(
+      cuda::AddBias(act_dtype, bias, y, rows, dim, static_cast<cudaStream_t>(ctx.cuda_stream)),
+      "AddBias: launch");
 }
 
 }  // namespace lorad::ops::internal

@@ -21,4 +21,19 @@ absl::Status QuantMatMulCuda(const OpContext&, DType, const void*, int64_t, int6
   return CudaUsable();
 }
 
+absl::Status RmsNormCuda(const OpContext&, DType, const void*, const float*, float, int64_t,
+                         int64_t, void*) {
+  return CudaUsable();
+}
+
+absl::Status SiluMulCuda(const OpContext&, DType, void*, const void*, int64_t) {
+  return CudaUsable();
+}
+
+absl::Status AddCuda(const OpContext&, DType, const void*, void*, int64_t) { return CudaUsable(); }
+
+absl::Status AddBiasCuda(const OpContext&, DType, const float*, void*, int64_t, int64_t) {
+  return CudaUsable();
+}
+
 }  // namespace lorad::ops::internal

@@ -1,12 +1,14 @@
 // The op layer's CUDA path on a GPU: a device-tensor call reaches the SGMV and 4-bit matmul
-// kernels and agrees with the CPU path (fp32 reference on the same fp16-rounded inputs). Skips
-// without a CUDA device. Built only with LORAD_WITH_CUDA=ON.
+// kernels, RMSNorm and the element-wise kernels, and agrees with the CPU path (fp32 reference on
+// the same fp16-rounded inputs). Skips without a CUDA device. Built only with LORAD_WITH_CUDA=ON.
 #include <random>
 #include <vector>
 
 #include "engine/kernels/quant_matmul.h"
 #include "engine/kernels/segmented_lora.h"
 #include "engine/ops/lora_op.h"
+#include "engine/ops/norm_op.h"
+#include "engine/ops/pointwise_op.h"
 #include "engine/ops/quant_matmul_op.h"
 #include "engine/quant/quantize.h"
 #include "tests/kernels/cuda/cuda_test_util.h"
@@ -110,6 +112,50 @@ TEST(OpsCudaTest, QuantMatMulOnDeviceMatchesCpu) {
       }
     }
   }
+}
+
+TEST(OpsCudaTest, NormAndPointwiseOnDeviceMatchCpu) {
+  LORAD_SKIP_WITHOUT_CUDA();
+  std::mt19937 rng(6);
+  const int64_t rows = 9, dim = 576, n = rows * dim;
+  const std::vector<float> x = RoundedRandom(n, rng, 1.0f), u = RoundedRandom(n, rng, 1.0f);
+  const std::vector<float> w = RoundedRandom(dim, rng, 1.0f);
+  OpContext cpu, dev;
+  dev.device = Device::kCuda;
+  DeviceBuffer dx(n * 2), du(n * 2), dw(dim * 4), dy(n * 2);
+  LORAD_CUDA_OK(Upload(dx.get(), ToF16(x)));
+  LORAD_CUDA_OK(Upload(du.get(), ToF16(u)));
+  LORAD_CUDA_OK(Upload(dw.get(), w));
+  auto expect_near = [&](const std::vector<float>& want, const char* what) {
+    LORAD_CUDA_OK(cudaDeviceSynchronize());
+    std::vector<uint16_t> got(n);
+    LORAD_CUDA_OK(Download(&got, dy.get()));
+    for (int64_t i = 0; i < n; ++i) {
+      EXPECT_NEAR(Fp16ToFp32(got[i]), want[i], 2e-3 * (1.0 + std::abs(want[i]))) << what << i;
+    }
+  };
+  std::vector<float> want(n);
+  ASSERT_TRUE(RmsNorm(cpu, DType::kF32, x.data(), w.data(), 1e-5f, rows, dim, want.data()).ok());
+  ASSERT_TRUE(RmsNorm(dev, DType::kF16, dx.get(), static_cast<const float*>(dw.get()), 1e-5f, rows,
+                      dim, dy.get())
+                  .ok());
+  expect_near(want, "RmsNorm ");
+  want = x;
+  ASSERT_TRUE(SiluMul(cpu, DType::kF32, want.data(), u.data(), n).ok());
+  LORAD_CUDA_OK(Upload(dy.get(), ToF16(x)));
+  ASSERT_TRUE(SiluMul(dev, DType::kF16, dy.get(), du.get(), n).ok());
+  expect_near(want, "SiluMul ");
+  want = x;
+  ASSERT_TRUE(Add(cpu, DType::kF32, u.data(), want.data(), n).ok());
+  LORAD_CUDA_OK(Upload(dy.get(), ToF16(x)));
+  ASSERT_TRUE(Add(dev, DType::kF16, du.get(), dy.get(), n).ok());
+  expect_near(want, "Add ");
+  want = x;
+  ASSERT_TRUE(AddBias(cpu, DType::kF32, w.data(), want.data(), rows, dim).ok());
+  LORAD_CUDA_OK(Upload(dy.get(), ToF16(x)));
+  ASSERT_TRUE(
+      AddBias(dev, DType::kF16, static_cast<const float*>(dw.get()), dy.get(), rows, dim).ok());
+  expect_near(want, "AddBias ");
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The op layer on the CPU against the kernels' scalar references, its argument checks, and the
 // CUDA dispatch point: "built without CUDA" / "no CUDA device" in builds and on machines that
 // cannot run the CUDA kernels (the CUDA results themselves are checked in ops_cuda_test.cc).
+#include <cmath>
 #include <random>
 #include <vector>
 
@@ -8,6 +9,8 @@
 #include "engine/kernels/quant_matmul.h"
 #include "engine/kernels/segmented_lora.h"
 #include "engine/ops/lora_op.h"
+#include "engine/ops/norm_op.h"
+#include "engine/ops/pointwise_op.h"
 #include "engine/ops/quant_matmul_op.h"
 #include "engine/quant/quantize.h"
 #include "gmock/gmock.h"
@@ -123,6 +126,59 @@ TEST(QuantMatMulOpTest, CpuMatchesTheReference) {
   }
 }
 
+TEST(NormOpTest, RmsNormMatchesADoubleReferenceOverRows) {
+  std::mt19937 rng(11);
+  for (auto [rows, dim] : {std::pair{1, 64}, std::pair{7, 576}, std::pair{3, 33}}) {
+    const std::vector<float> x = Random(rows * dim, rng), w = Random(dim, rng);
+    std::vector<float> y(x.size());
+    ASSERT_TRUE(
+        RmsNorm(OpContext{}, DType::kF32, x.data(), w.data(), 1e-5f, rows, dim, y.data()).ok());
+    for (int64_t r = 0; r < rows; ++r) {
+      double ss = 0.0;
+      for (int64_t i = 0; i < dim; ++i) ss += double{x[r * dim + i]} * x[r * dim + i];
+      const double inv = 1.0 / std::sqrt(ss / dim + 1e-5);
+      for (int64_t i = 0; i < dim; ++i) {
+        const double want = x[r * dim + i] * inv * w[i];
+        EXPECT_NEAR(y[r * dim + i], want, 1e-5 * (1.0 + std::abs(want))) << r << "," << i;
+      }
+    }
+  }
+  std::vector<float> v(8);
+  EXPECT_THAT(
+      RmsNorm(OpContext{}, DType::kF32, v.data(), v.data(), 1e-5f, 1, 0, v.data()).message(),
+      HasSubstr("bad sizes"));
+  EXPECT_THAT(
+      RmsNorm(OpContext{}, DType::kF16, v.data(), v.data(), 1e-5f, 1, 8, v.data()).message(),
+      HasSubstr("RmsNorm on cpu takes F32 activations, not F16"));
+}
+
+TEST(PointwiseOpTest, SiluMulAddAndAddBiasMatchPlainLoops) {
+  std::mt19937 rng(12);
+  for (int64_t n : {1, 17, 64, 1000}) {
+    const std::vector<float> g0 = Random(n, rng), u = Random(n, rng);
+    std::vector<float> g = g0;
+    ASSERT_TRUE(SiluMul(OpContext{}, DType::kF32, g.data(), u.data(), n).ok());
+    for (int64_t i = 0; i < n; ++i) {
+      const double want = g0[i] / (1.0 + std::exp(-double{g0[i]})) * u[i];
+      EXPECT_NEAR(g[i], want, 1e-5 * (1.0 + std::abs(want))) << i;
+    }
+    std::vector<float> y = g0;
+    ASSERT_TRUE(Add(OpContext{}, DType::kF32, u.data(), y.data(), n).ok());
+    for (int64_t i = 0; i < n; ++i) EXPECT_EQ(y[i], g0[i] + u[i]) << i;
+  }
+  const int64_t rows = 5, dim = 24;
+  const std::vector<float> bias = Random(dim, rng), y0 = Random(rows * dim, rng);
+  std::vector<float> y = y0;
+  ASSERT_TRUE(AddBias(OpContext{}, DType::kF32, bias.data(), y.data(), rows, dim).ok());
+  for (int64_t i = 0; i < rows * dim; ++i) EXPECT_EQ(y[i], y0[i] + bias[i % dim]) << i;
+  EXPECT_THAT(SiluMul(OpContext{}, DType::kF32, nullptr, bias.data(), 1).message(),
+              HasSubstr("null pointer"));
+  EXPECT_THAT(Add(OpContext{}, DType::kBF16, bias.data(), y.data(), 1).message(),
+              HasSubstr("Add on cpu takes F32 activations, not BF16"));
+  EXPECT_THAT(AddBias(OpContext{}, DType::kF32, bias.data(), y.data(), rows, 0).message(),
+              HasSubstr("bad dim"));
+}
+
 TEST(OpDispatchTest, CudaDeviceAnswersWhyItCannotRunHere) {
   if (cuda::CudaDeviceCount() > 0) GTEST_SKIP() << "a CUDA device is present: see ops_cuda_test";
   OpContext ctx;
@@ -136,6 +192,14 @@ TEST(OpDispatchTest, CudaDeviceAnswersWhyItCannotRunHere) {
   std::vector<uint8_t> w(RowBytes(DType::kQ4_0, 64));
   s = QuantMatMul(ctx, DType::kQ4_0, w.data(), w.size(), 1, 64, DType::kF16, x.data(), 1, y.data());
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  const std::vector<float> w32(64);
+  for (const absl::Status& st :
+       {RmsNorm(ctx, DType::kF16, x.data(), w32.data(), 1e-5f, 1, 64, y.data()),
+        SiluMul(ctx, DType::kF16, x.data(), y.data(), 64),
+        Add(ctx, DType::kF16, x.data(), y.data(), 64),
+        AddBias(ctx, DType::kF16, w32.data(), y.data(), 1, 64)}) {
+    EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  }
   EXPECT_THAT(std::string(DeviceName(ctx.device)), "cuda");
 }
 
