@@ -12,6 +12,7 @@
 #include "engine/ops/norm_op.h"
 #include "engine/ops/pointwise_op.h"
 #include "engine/ops/quant_matmul_op.h"
+#include "engine/ops/rope_op.h"
 #include "engine/quant/dequantize.h"
 
 namespace lorad {
@@ -225,9 +226,10 @@ absl::Status LlamaModel::Forward(const ForwardBatch& b, KvCache& cache, float* l
     if (!lw.bv.empty()) {
       LORAD_RETURN_IF_ERROR(ops::AddBias(cpu, kAct, lw.bv.data(), v, n, kv_dim));
     }
+    LORAD_RETURN_IF_ERROR(ops::ApplyRope(cpu, rope_, kAct, q, n, s.num_heads, b.positions.data()));
+    LORAD_RETURN_IF_ERROR(
+        ops::ApplyRope(cpu, rope_, kAct, k, n, s.num_kv_heads, b.positions.data()));
     for (int64_t i = 0; i < n; ++i) {
-      rope_.Apply(q + i * q_dim, s.num_heads, b.positions[i]);
-      rope_.Apply(k + i * kv_dim, s.num_kv_heads, b.positions[i]);
       const BlockTable& table = *b.block_tables[b.seq_index[i]];
       StoreKv(cache.Key(l, table, b.positions[i]), k + i * kv_dim, kv_dim, cache.dtype());
       StoreKv(cache.Value(l, table, b.positions[i]), v + i * kv_dim, kv_dim, cache.dtype());

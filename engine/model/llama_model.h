@@ -14,8 +14,8 @@
 #include "engine/kernels/thread_pool.h"
 #include "engine/model/lora_binding.h"
 #include "engine/model/model_weights.h"
-#include "engine/model/rope.h"
 #include "engine/ops/kv_cache.h"
+#include "engine/ops/rope_op.h"
 
 namespace lorad {
 
@@ -62,7 +62,7 @@ class LlamaModel {
 
   std::unique_ptr<ModelWeights> weights_;
   kernels::ThreadPool* pool_;
-  Rope rope_;
+  ops::RopeTable rope_;
   // Scratch, grown on demand: activations of the current batch.
   std::vector<float> x_, h_, q_, k_, v_, att_, gate_, up_, rows_;
   std::vector<uint8_t> lora_workspace_;

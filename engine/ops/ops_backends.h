@@ -6,6 +6,7 @@
 #include "engine/ops/norm_op.h"
 #include "engine/ops/pointwise_op.h"
 #include "engine/ops/quant_matmul_op.h"
+#include "engine/ops/rope_op.h"
 
 namespace lorad::ops::internal {
 
@@ -29,6 +30,9 @@ absl::Status SiluMulCuda(const OpContext& ctx, DType act_dtype, void* gate, cons
 absl::Status AddCuda(const OpContext& ctx, DType act_dtype, const void* x, void* y, int64_t n);
 absl::Status AddBiasCuda(const OpContext& ctx, DType act_dtype, const float* bias, void* y,
                          int64_t rows, int64_t dim);
+
+absl::Status ApplyRopeCuda(const OpContext& ctx, const RopeTable& table, DType act_dtype, void* x,
+                           int64_t rows, int32_t num_heads, const int32_t* positions);
 
 // OK when CUDA kernels can run here; FAILED_PRECONDITION with the reason otherwise.
 absl::Status CudaUsable();

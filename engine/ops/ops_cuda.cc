@@ -3,6 +3,7 @@
 // caller's workspace) and launches on the context's stream.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -10,6 +11,7 @@
 #include "engine/kernels/cuda/cuda_available.h"
 #include "engine/kernels/cuda/pointwise.cuh"
 #include "engine/kernels/cuda/quant_matmul.cuh"
+#include "engine/kernels/cuda/rope.cuh"
 #include "engine/kernels/cuda/sgmv.cuh"
 #include "engine/ops/ops_backends.h"
 
@@ -164,6 +166,22 @@ absl::Status AddBiasCuda(const OpContext& ctx, DType act_dtype, const float* bia
   return FromCuda(
       cuda::AddBias(act_dtype, bias, y, rows, dim, static_cast<cudaStream_t>(ctx.cuda_stream)),
       "AddBias: launch");
+}
+
+absl::Status ApplyRopeCuda(const OpContext& ctx, const RopeTable& table, DType act_dtype, void* x,
+                           int64_t rows, int32_t num_heads, const int32_t* positions) {
+  if (table.head_dim > cuda::kRopeMaxHeadDim) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ApplyRope on cuda: head_dim ", table.head_dim, " > ", cuda::kRopeMaxHeadDim));
+  }
+  cuda::RopeParams p;
+  p.head_dim = table.head_dim;
+  p.neox = table.neox;
+  p.theta_scale = table.theta_scale;
+  std::copy(table.freq_factor.begin(), table.freq_factor.end(), p.freq_factor);
+  return FromCuda(cuda::Rope(act_dtype, p, x, rows, num_heads, positions,
+                             static_cast<cudaStream_t>(ctx.cuda_stream)),
+                  "ApplyRope: launch");
 }
 
 }  // namespace lorad::ops::internal

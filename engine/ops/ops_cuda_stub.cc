@@ -36,4 +36,9 @@ absl::Status AddBiasCuda(const OpContext&, DType, const float*, void*, int64_t, 
   return CudaUsable();
 }
 
+absl::Status ApplyRopeCuda(const OpContext&, const RopeTable&, DType, void*, int64_t, int32_t,
+                           const int32_t*) {
+  return CudaUsable();
+}
+
 }  // namespace lorad::ops::internal

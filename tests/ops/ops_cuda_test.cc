@@ -1,6 +1,7 @@
 // The op layer's CUDA path on a GPU: a device-tensor call reaches the SGMV and 4-bit matmul
-// kernels, RMSNorm and the element-wise kernels, and agrees with the CPU path (fp32 reference on
-// the same fp16-rounded inputs). Skips without a CUDA device. Built only with LORAD_WITH_CUDA=ON.
+// kernels, RMSNorm, RoPE and the element-wise kernels, and agrees with the CPU path (fp32 reference
+// on the same fp16-rounded inputs). Skips without a CUDA device. Built only with
+// LORAD_WITH_CUDA=ON.
 #include <random>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "engine/ops/norm_op.h"
 #include "engine/ops/pointwise_op.h"
 #include "engine/ops/quant_matmul_op.h"
+#include "engine/ops/rope_op.h"
 #include "engine/quant/quantize.h"
 #include "tests/kernels/cuda/cuda_test_util.h"
 
@@ -156,6 +158,43 @@ TEST(OpsCudaTest, NormAndPointwiseOnDeviceMatchCpu) {
   ASSERT_TRUE(
       AddBias(dev, DType::kF16, static_cast<const float*>(dw.get()), dy.get(), rows, dim).ok());
   expect_near(want, "AddBias ");
+}
+
+TEST(OpsCudaTest, RopeOnDeviceMatchesCpu) {
+  LORAD_SKIP_WITHOUT_CUDA();
+  std::mt19937 rng(7);
+  for (bool neox : {false, true}) {
+    ModelSpec spec;
+    spec.head_dim = 64;
+    spec.rope_theta = 500000.0f;
+    spec.rope_neox = neox;
+    std::vector<float> factors(32);
+    for (int i = 0; i < 32; ++i) factors[i] = 1.0f + 0.5f * i;
+    const RopeTable table(spec, factors);
+    const int32_t heads = 9;
+    const std::vector<int32_t> positions = {0, 3, 100, 2047};
+    const int64_t n = positions.size() * heads * 64;
+    const std::vector<float> x = RoundedRandom(n, rng, 1.0f);
+    std::vector<float> want = x;
+    ASSERT_TRUE(ApplyRope(OpContext{}, table, DType::kF32, want.data(), positions.size(), heads,
+                          positions.data())
+                    .ok());
+    DeviceBuffer dx(n * 2), dp(positions.size() * 4);
+    LORAD_CUDA_OK(Upload(dx.get(), ToF16(x)));
+    LORAD_CUDA_OK(Upload(dp.get(), positions));
+    OpContext dev;
+    dev.device = Device::kCuda;
+    ASSERT_TRUE(ApplyRope(dev, table, DType::kF16, dx.get(), positions.size(), heads,
+                          static_cast<const int32_t*>(dp.get()))
+                    .ok());
+    LORAD_CUDA_OK(cudaDeviceSynchronize());
+    std::vector<uint16_t> got(n);
+    LORAD_CUDA_OK(Download(&got, dx.get()));
+    for (int64_t i = 0; i < n; ++i) {
+      EXPECT_NEAR(Fp16ToFp32(got[i]), want[i], 4e-3 * (1.0 + std::abs(want[i])))
+          << neox << " " << i;
+    }
+  }
 }
 
 }  // namespace

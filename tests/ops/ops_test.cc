@@ -12,6 +12,7 @@
 #include "engine/ops/norm_op.h"
 #include "engine/ops/pointwise_op.h"
 #include "engine/ops/quant_matmul_op.h"
+#include "engine/ops/rope_op.h"
 #include "engine/quant/quantize.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -179,6 +180,57 @@ TEST(PointwiseOpTest, SiluMulAddAndAddBiasMatchPlainLoops) {
               HasSubstr("bad dim"));
 }
 
+TEST(RopeOpTest, CpuMatchesADoubleReferenceInBothLayoutsWithScaling) {
+  std::mt19937 rng(13);
+  for (bool neox : {false, true}) {
+    for (bool scaled : {false, true}) {
+      ModelSpec spec;
+      spec.head_dim = 64;
+      spec.rope_theta = 10000.0f;
+      spec.rope_neox = neox;
+      std::vector<float> factors;
+      if (scaled) {
+        for (int i = 0; i < 32; ++i) factors.push_back(1.0f + 0.25f * i);
+      }
+      const RopeTable table(spec, factors);
+      const int32_t heads = 3;
+      const std::vector<int32_t> positions = {0, 1, 17, 500};
+      const int64_t rows = positions.size(), row = heads * 64;
+      const std::vector<float> x0 = Random(rows * row, rng);
+      std::vector<float> x = x0;
+      ASSERT_TRUE(
+          ApplyRope(OpContext{}, table, DType::kF32, x.data(), rows, heads, positions.data()).ok());
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int32_t h = 0; h < heads; ++h) {
+          const float* in = x0.data() + r * row + h * 64;
+          const float* out = x.data() + r * row + h * 64;
+          for (int i = 0; i < 32; ++i) {
+            const double f = scaled ? 1.0 + 0.25 * i : 1.0;
+            const double theta = positions[r] * std::pow(10000.0, -2.0 * i / 64) / f;
+            const int i0 = neox ? i : 2 * i, i1 = neox ? i + 32 : 2 * i + 1;
+            const double want0 = in[i0] * std::cos(theta) - in[i1] * std::sin(theta);
+            const double want1 = in[i0] * std::sin(theta) + in[i1] * std::cos(theta);
+            // fp32 angles built by repeated multiplication drift by a few ulps of theta.
+            const double tol =
+                1e-5 * (1.0 + std::abs(theta)) * (std::abs(in[i0]) + std::abs(in[i1]));
+            EXPECT_NEAR(out[i0], want0, tol + 1e-6) << neox << scaled << r << h << i;
+            EXPECT_NEAR(out[i1], want1, tol + 1e-6) << neox << scaled << r << h << i;
+          }
+        }
+      }
+    }
+  }
+  ModelSpec spec;
+  spec.head_dim = 8;
+  const RopeTable table(spec, {});
+  std::vector<float> x(8);
+  const int32_t bad = -1;
+  EXPECT_THAT(ApplyRope(OpContext{}, table, DType::kF32, x.data(), 1, 1, &bad).message(),
+              HasSubstr("negative position -1"));
+  EXPECT_THAT(ApplyRope(OpContext{}, table, DType::kF32, x.data(), 1, 1, nullptr).message(),
+              HasSubstr("null pointer"));
+}
+
 TEST(OpDispatchTest, CudaDeviceAnswersWhyItCannotRunHere) {
   if (cuda::CudaDeviceCount() > 0) GTEST_SKIP() << "a CUDA device is present: see ops_cuda_test";
   OpContext ctx;
@@ -193,11 +245,16 @@ TEST(OpDispatchTest, CudaDeviceAnswersWhyItCannotRunHere) {
   s = QuantMatMul(ctx, DType::kQ4_0, w.data(), w.size(), 1, 64, DType::kF16, x.data(), 1, y.data());
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   const std::vector<float> w32(64);
+  ModelSpec spec;
+  spec.head_dim = 64;
+  const RopeTable rope(spec, {});
+  const int32_t position = 0;
   for (const absl::Status& st :
        {RmsNorm(ctx, DType::kF16, x.data(), w32.data(), 1e-5f, 1, 64, y.data()),
         SiluMul(ctx, DType::kF16, x.data(), y.data(), 64),
         Add(ctx, DType::kF16, x.data(), y.data(), 64),
-        AddBias(ctx, DType::kF16, w32.data(), y.data(), 1, 64)}) {
+        AddBias(ctx, DType::kF16, w32.data(), y.data(), 1, 64),
+        ApplyRope(ctx, rope, DType::kF16, x.data(), 1, 1, &position)}) {
     EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
   }
   EXPECT_THAT(std::string(DeviceName(ctx.device)), "cuda");
