@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 
 #include "absl/strings/str_cat.h"
@@ -38,15 +39,28 @@ absl::StatusOr<std::unique_ptr<RunningHttpServer>> RunningHttpServer::Start(
   std::unique_ptr<RunningHttpServer> running(new RunningHttpServer);
   running->server_ = std::move(server);
   running->port_ = port;
-  running->thread_ = std::thread([s = running->server_.get()] { s->listen_after_bind(); });
+  running->thread_ = std::thread([s = running->server_.get(), done = running->loop_done_] {
+    s->listen_after_bind();
+    done->store(true);
+  });
   return running;
 }
 
 RunningHttpServer::~RunningHttpServer() { Stop(); }
 
 void RunningHttpServer::Stop() {
-  if (server_ != nullptr) server_->stop();
-  if (thread_.joinable()) thread_.join();
+  if (thread_.joinable()) {
+    // httplib's stop() is a no-op until the accept loop marks itself running; a Stop() right
+    // after Start() (a failed daemon start rolling back) would otherwise leave the loop in
+    // accept() forever and this join hanging.
+    while (!server_->is_running() && !loop_done_->load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    server_->stop();
+    thread_.join();
+  } else if (server_ != nullptr) {
+    server_->stop();
+  }
 }
 
 }  // namespace lorad::server

@@ -5,6 +5,7 @@
 // hangs up would otherwise kill the process), and the accept loop runs on its own thread.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -36,6 +37,9 @@ class RunningHttpServer {
   RunningHttpServer() = default;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
+  // Set by the accept thread when listen_after_bind() returns (Stop waits for the loop to be
+  // running or over: the library's stop() does nothing before the loop has started).
+  std::shared_ptr<std::atomic<bool>> loop_done_ = std::make_shared<std::atomic<bool>>(false);
   int port_ = 0;
 };
 

@@ -53,6 +53,7 @@ ServerConfig TestConfig() {
   ServerConfig config;
   config.listen = "127.0.0.1:0";
   config.metrics_listen = "127.0.0.1:0";
+  config.http_listen = "127.0.0.1:0";  // not the default 8000, which other tests may hold
   config.model = TinyModel();
   config.threads = 1;
   config.kv_cache_mb = 16;
