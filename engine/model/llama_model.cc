@@ -56,6 +56,7 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Create(
 LlamaModel::LlamaModel(std::unique_ptr<ModelWeights> weights, kernels::ThreadPool* pool)
     : weights_(std::move(weights)),
       pool_(pool),
+      cpu_{ops::Device::kCpu, pool},
       rope_(weights_->spec, weights_->rope_freq_factors) {}
 
 KvCacheOptions LlamaModel::CacheOptions(int64_t num_blocks, int32_t block_tokens,
@@ -103,7 +104,7 @@ absl::Status LlamaModel::Validate(const ForwardBatch& b, const KvCache& cache) c
 
 absl::Status LlamaModel::Project(const WeightMatrix& w, const float* x, int64_t n, float* y,
                                  const LoraBatch* lora, int32_t layer, LoraTarget target) {
-  ops::OpContext ctx{ops::Device::kCpu, pool_};
+  ops::OpContext ctx = cpu_;
   LORAD_RETURN_IF_ERROR(ops::QuantMatMul(ctx, w.type, w.data, static_cast<int64_t>(w.row_bytes),
                                          w.rows, w.cols, DType::kF32, x, n, y));
   if (lora == nullptr || layer >= static_cast<int32_t>(lora->layers.size())) {
@@ -208,7 +209,7 @@ absl::Status LlamaModel::Forward(const ForwardBatch& b, KvCache& cache, float* l
     quant::DequantizeRow(emb.type, row, x + i * hidden, hidden);
   }
 
-  const ops::OpContext cpu{ops::Device::kCpu, pool_};
+  const ops::OpContext& cpu = cpu_;
   constexpr DType kAct = DType::kF32;
   for (int32_t l = 0; l < s.num_layers; ++l) {
     const LayerWeights& lw = weights_->layers[l];

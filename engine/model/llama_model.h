@@ -15,6 +15,7 @@
 #include "engine/model/lora_binding.h"
 #include "engine/model/model_weights.h"
 #include "engine/ops/kv_cache.h"
+#include "engine/ops/op_context.h"
 #include "engine/ops/rope_op.h"
 
 namespace lorad {
@@ -62,6 +63,7 @@ class LlamaModel {
 
   std::unique_ptr<ModelWeights> weights_;
   kernels::ThreadPool* pool_;
+  ops::OpContext cpu_;  // every op of the forward pass runs on the CPU with pool_
   ops::RopeTable rope_;
   // Scratch, grown on demand: activations of the current batch.
   std::vector<float> x_, h_, q_, k_, v_, att_, gate_, up_, rows_;

@@ -1,7 +1,9 @@
 #include "engine/ops/lora_op.h"
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/status_macros.h"
 #include "engine/kernels/segmented_lora.h"
+#include "engine/ops/op_checks.h"
 #include "engine/ops/ops_backends.h"
 
 namespace lorad::ops {
@@ -44,38 +46,23 @@ absl::Status ApplyLora(const OpContext& ctx, DType act_dtype, const void* x, int
                                                    d_out, " tokens ", num_tokens, " or null x/y"));
   }
   if (absl::Status s = CheckSegments(num_tokens, segs); !s.ok()) return s;
-  const size_t need = ApplyLoraWorkspaceBytes(ctx.device, num_tokens, segs);
-  if (ctx.device == Device::kCuda) {
-    if (absl::Status s = internal::CudaUsable(); !s.ok()) return s;
-    if (act_dtype != DType::kF16 && act_dtype != DType::kBF16) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "ApplyLora on cuda takes F16 or BF16 activations, not ", DTypeName(act_dtype)));
-    }
-    for (const kernels::LoraSegment& s : segs) {
-      if (s.dtype != act_dtype) {
-        return absl::InvalidArgumentError(
-            "ApplyLora on cuda: adapter weights must have the activations' dtype");
-      }
-    }
-    if (ctx.workspace_bytes < need || (need > 0 && ctx.workspace == nullptr)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("ApplyLora: workspace of ", ctx.workspace_bytes, " bytes; needs ", need));
-    }
-    return internal::ApplyLoraCuda(ctx, act_dtype, x, d_in, y, d_out, num_tokens, segs);
-  }
-  if (act_dtype != DType::kF32) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ApplyLora on cpu takes F32 activations, not ", DTypeName(act_dtype)));
-  }
+  LORAD_RETURN_IF_ERROR(internal::CheckActivations(ctx, "ApplyLora", act_dtype));
+  const bool cuda = ctx.device == Device::kCuda;
   for (const kernels::LoraSegment& s : segs) {
-    if (s.dtype != DType::kF32 && s.dtype != DType::kF16) {
+    if (cuda && s.dtype != act_dtype) {
+      return absl::InvalidArgumentError(
+          "ApplyLora on cuda: adapter weights must have the activations' dtype");
+    }
+    if (!cuda && s.dtype != DType::kF32 && s.dtype != DType::kF16) {
       return absl::InvalidArgumentError("ApplyLora on cpu: adapter weights must be F32 or F16");
     }
   }
+  const size_t need = ApplyLoraWorkspaceBytes(ctx.device, num_tokens, segs);
   if (ctx.workspace_bytes < need || (need > 0 && ctx.workspace == nullptr)) {
     return absl::InvalidArgumentError(
         absl::StrCat("ApplyLora: workspace of ", ctx.workspace_bytes, " bytes; needs ", need));
   }
+  if (cuda) return internal::ApplyLoraCuda(ctx, act_dtype, x, d_in, y, d_out, num_tokens, segs);
   return internal::ApplyLoraCpu(ctx, static_cast<const float*>(x), d_in, static_cast<float*>(y),
                                 d_out, num_tokens, segs);
 }

@@ -128,10 +128,6 @@ absl::Status ApplyLoraCuda(const OpContext& ctx, DType act_dtype, const void* x,
 absl::Status QuantMatMulCuda(const OpContext& ctx, DType weight_dtype, const void* w,
                              int64_t row_bytes, int64_t rows, int64_t cols, DType act_dtype,
                              const void* x, int64_t m, void* y) {
-  if (act_dtype != DType::kF16 && act_dtype != DType::kBF16) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "QuantMatMul on cuda takes F16 or BF16 activations, not ", DTypeName(act_dtype)));
-  }
   if (weight_dtype != DType::kNF4 && weight_dtype != DType::kQ4_0 && weight_dtype != DType::kQ4_1 &&
       weight_dtype != DType::kQ8_0) {
     return absl::InvalidArgumentError(

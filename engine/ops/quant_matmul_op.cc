@@ -1,7 +1,9 @@
 #include "engine/ops/quant_matmul_op.h"
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/status_macros.h"
 #include "engine/kernels/quant_matmul.h"
+#include "engine/ops/op_checks.h"
 #include "engine/ops/ops_backends.h"
 
 namespace lorad::ops {
@@ -21,14 +23,10 @@ absl::Status QuantMatMul(const OpContext& ctx, DType weight_dtype, const void* w
                      " need a multiple of its block size and rows of ",
                      RowBytes(weight_dtype, cols), " bytes (got ", row_bytes, ")"));
   }
+  LORAD_RETURN_IF_ERROR(internal::CheckActivations(ctx, "QuantMatMul", act_dtype));
   if (ctx.device == Device::kCuda) {
-    if (absl::Status s = internal::CudaUsable(); !s.ok()) return s;
     return internal::QuantMatMulCuda(ctx, weight_dtype, w, row_bytes, rows, cols, act_dtype, x, m,
                                      y);
-  }
-  if (act_dtype != DType::kF32) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("QuantMatMul on cpu takes F32 activations, not ", DTypeName(act_dtype)));
   }
   kernels::QuantMatMul({weight_dtype, rows, cols, w, static_cast<size_t>(row_bytes)},
                        static_cast<const float*>(x), m, static_cast<float*>(y), ctx.pool);

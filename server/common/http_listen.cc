@@ -39,7 +39,7 @@ absl::StatusOr<std::unique_ptr<RunningHttpServer>> RunningHttpServer::Start(
   std::unique_ptr<RunningHttpServer> running(new RunningHttpServer);
   running->server_ = std::move(server);
   running->port_ = port;
-  running->thread_ = std::thread([s = running->server_.get(), done = running->loop_done_] {
+  running->thread_ = std::thread([s = running->server_.get(), done = &running->loop_done_] {
     s->listen_after_bind();
     done->store(true);
   });
@@ -53,7 +53,7 @@ void RunningHttpServer::Stop() {
     // httplib's stop() is a no-op until the accept loop marks itself running; a Stop() right
     // after Start() (a failed daemon start rolling back) would otherwise leave the loop in
     // accept() forever and this join hanging.
-    while (!server_->is_running() && !loop_done_->load()) {
+    while (!server_->is_running() && !loop_done_.load()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     server_->stop();

@@ -39,7 +39,7 @@ class RunningHttpServer {
   std::thread thread_;
   // Set by the accept thread when listen_after_bind() returns (Stop waits for the loop to be
   // running or over: the library's stop() does nothing before the loop has started).
-  std::shared_ptr<std::atomic<bool>> loop_done_ = std::make_shared<std::atomic<bool>>(false);
+  std::atomic<bool> loop_done_{false};
   int port_ = 0;
 };
 
