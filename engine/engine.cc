@@ -304,7 +304,7 @@ absl::Status Engine::Submit(GenerateRequest request, std::shared_ptr<GenerateSin
     const uint64_t fallback_seed = im.seed_rng();
     seq->sampler =
         std::make_unique<Sampler>(request.sampling, im.model->spec().vocab_size, fallback_seed);
-    for (int32_t t : seq->tokens) seq->sampler->Observe(t);
+    for (int32_t t : seq->tokens) seq->sampler->ObservePrompt(t);
     Impl* raw = impl_.get();
     const std::string id = seq->id;
     seq->sink =

@@ -154,6 +154,7 @@ absl::Status LoradServer::Start() {
       absl::MutexLock lock(&mu_);
       return serving_ ? adapter_store_.get() : nullptr;
     };
+    http.unload_adapter = [this](const std::string& id) { return adapters_service_->Unload(id); };
     http.serving = [this] { return serving(); };
     absl::StatusOr<std::unique_ptr<HttpFront>> front = HttpFront::Start(std::move(http));
     if (!front.ok()) {

@@ -19,11 +19,13 @@ const std::vector<Command>& Commands() {
        lorad::loractl::RunHealth},
       {"generate",
        "generate [PROMPT] [--adapter=ID] [--max_new_tokens=N] [--temperature=T] [--top_p=P]\n"
-       "           [--top_k=K] [--min_p=P] [--repetition_penalty=R] [--seed=S] [--stop=S]...\n"
+       "           [--top_k=K] [--min_p=P] [--repetition_penalty=R] [--presence_penalty=P]\n"
+       "           [--frequency_penalty=F] [--seed=S] [--stop=S]...\n"
        "           [--logprobs=N] [--ignore_eos] [--chat [--system=TEXT]] [--request_id=ID]\n"
        "           [--usage]  stream a completion to stdout (prompt from stdin if none)",
        {"adapter", "max_new_tokens", "temperature", "top_p", "top_k", "min_p", "repetition_penalty",
-        "seed", "stop", "logprobs", "ignore_eos", "chat", "system", "request_id", "usage"},
+        "presence_penalty", "frequency_penalty", "seed", "stop", "logprobs", "ignore_eos", "chat",
+        "system", "request_id", "usage"},
        lorad::loractl::RunGenerate,
        {"ignore_eos", "chat", "usage"}},
       {"adapters",

@@ -33,7 +33,8 @@ absl::Status ParseSampling(const Invocation& invocation, v1::SamplingParams* sam
     if (std::string(name) == "top_k") sampling->set_top_k(value);
     if (std::string(name) == "logprobs") sampling->set_logprobs(value);
   }
-  for (const char* name : {"temperature", "top_p", "min_p", "repetition_penalty"}) {
+  for (const char* name : {"temperature", "top_p", "min_p", "repetition_penalty",
+                           "presence_penalty", "frequency_penalty"}) {
     const std::string text = invocation.Flag(name, "");
     if (text.empty()) continue;
     float value = 0;
@@ -44,6 +45,8 @@ absl::Status ParseSampling(const Invocation& invocation, v1::SamplingParams* sam
     if (std::string(name) == "top_p") sampling->set_top_p(value);
     if (std::string(name) == "min_p") sampling->set_min_p(value);
     if (std::string(name) == "repetition_penalty") sampling->set_repetition_penalty(value);
+    if (std::string(name) == "presence_penalty") sampling->set_presence_penalty(value);
+    if (std::string(name) == "frequency_penalty") sampling->set_frequency_penalty(value);
   }
   if (const std::string text = invocation.Flag("seed", ""); !text.empty()) {
     uint64_t seed = 0;

@@ -13,10 +13,18 @@ Sampler::Sampler(const SamplingParams& params, int32_t vocab_size, uint64_t seed
       rng_(params.seed != 0 ? params.seed : seed),
       seen_(vocab_size, 0) {}
 
-void Sampler::Observe(int32_t token) {
+void Sampler::ObservePrompt(int32_t token) {
   if (token < 0 || token >= vocab_size_ || seen_[token]) return;
   seen_[token] = 1;
   seen_list_.push_back(token);
+}
+
+void Sampler::ObserveOutput(int32_t token) {
+  if (token < 0 || token >= vocab_size_) return;
+  ObservePrompt(token);
+  if (params_.presence_penalty != 0.0f || params_.frequency_penalty != 0.0f) {
+    ++output_counts_[token];
+  }
 }
 
 SampledToken Sampler::Sample(float* logits) {
@@ -44,6 +52,10 @@ SampledToken Sampler::Sample(float* logits) {
       logits[t] = logits[t] > 0 ? logits[t] / params_.repetition_penalty
                                 : logits[t] * params_.repetition_penalty;
     }
+  }
+
+  for (const auto& [t, count] : output_counts_) {
+    logits[t] -= params_.presence_penalty + params_.frequency_penalty * static_cast<float>(count);
   }
 
   int32_t chosen;

@@ -1,5 +1,6 @@
-// Per-sequence token sampler: repetition penalty, temperature, top-k, top-p, min-p, seeded
-// RNG, and top-n log-probabilities of the model's distribution.
+// Per-sequence token sampler: repetition, presence and frequency penalties, temperature, top-k,
+// top-p, min-p, seeded RNG, and top-n log-probabilities of the model's distribution (before any
+// of those transforms).
 // Thread-safety: one Sampler per sequence, used by one thread at a time.
 #pragma once
 
@@ -8,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/types/span.h"
 #include "engine/sampling/sampling_params.h"
 
@@ -32,8 +34,10 @@ class Sampler {
   // `seed` is used when params.seed is 0 (the caller picks a random one).
   Sampler(const SamplingParams& params, int32_t vocab_size, uint64_t seed);
 
-  // Records a prompt or generated token for the repetition penalty.
-  void Observe(int32_t token);
+  // Records a prompt token (the repetition penalty counts it).
+  void ObservePrompt(int32_t token);
+  // Records a generated token (the repetition, presence and frequency penalties count it).
+  void ObserveOutput(int32_t token);
 
   // Picks the next token from `logits` [vocab_size]; `logits` is used as scratch.
   SampledToken Sample(float* logits);
@@ -44,6 +48,8 @@ class Sampler {
   std::mt19937_64 rng_;
   std::vector<uint8_t> seen_;       // token -> appeared in prompt or output
   std::vector<int32_t> seen_list_;  // the tokens with seen_ set
+  // Generated token -> times generated; kept only when a presence or frequency penalty is set.
+  absl::flat_hash_map<int32_t, int32_t> output_counts_;
   std::vector<int32_t> candidates_;
   std::vector<float> probs_;
 };

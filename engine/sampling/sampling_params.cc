@@ -1,6 +1,7 @@
 #include "engine/sampling/sampling_params.h"
 
 #include <cmath>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 
@@ -30,6 +31,14 @@ absl::Status ValidateSamplingParams(const SamplingParams& p, const SamplingLimit
   if (!std::isfinite(p.repetition_penalty) || p.repetition_penalty <= 0.0f) {
     return absl::InvalidArgumentError(
         absl::StrCat("sampling.repetition_penalty must be > 0, got ", p.repetition_penalty));
+  }
+  for (const auto& [name, value] :
+       {std::pair<const char*, float>{"presence_penalty", p.presence_penalty},
+        {"frequency_penalty", p.frequency_penalty}}) {
+    if (!std::isfinite(value) || value < -2.0f || value > 2.0f) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sampling.", name, " must be in [-2, 2], got ", value));
+    }
   }
   if (static_cast<int64_t>(p.stop.size()) > limits.max_stop_sequences) {
     return absl::InvalidArgumentError(absl::StrCat("sampling.stop has ", p.stop.size(),

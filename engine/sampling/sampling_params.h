@@ -17,10 +17,15 @@ struct SamplingParams {
   int32_t top_k = 0;                // keep the k most likely tokens; 0 = off
   float min_p = 0.0f;               // drop tokens with prob < min_p * max prob; 0 = off
   float repetition_penalty = 1.0f;  // > 1 discourages tokens already in prompt or output
-  uint64_t seed = 0;                // RNG seed; 0 = a random seed per request
-  std::vector<std::string> stop;    // generation stops before the first occurrence of any
-  int32_t logprobs = 0;             // also return the top-n log-probabilities per token
-  bool ignore_eos = false;          // keep going past end-of-generation tokens
+  // OpenAI's additive penalties on tokens already generated (the prompt does not count), each
+  // in [-2, 2], 0 = off: a token's logit drops by presence_penalty once it has appeared, and by
+  // frequency_penalty for every time it has.
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  uint64_t seed = 0;              // RNG seed; 0 = a random seed per request
+  std::vector<std::string> stop;  // generation stops before the first occurrence of any
+  int32_t logprobs = 0;           // also return the top-n log-probabilities per token
+  bool ignore_eos = false;        // keep going past end-of-generation tokens
 };
 
 // Limits the server enforces on a request; see ValidateSamplingParams.

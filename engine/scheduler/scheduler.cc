@@ -268,7 +268,7 @@ void Scheduler::Sample(Sequence* seq, float* logits, absl::Time now) {
   const SampledToken st = seq->sampler->Sample(logits);
   const int32_t token = st.token;
   seq->tokens.push_back(token);
-  seq->sampler->Observe(token);
+  seq->sampler->ObserveOutput(token);
   if (seq->first_token == absl::InfinitePast()) {
     seq->first_token = now;
   } else {

@@ -41,21 +41,31 @@ grpc::ServerUnaryReactor* AdaptersService::UnloadAdapter(
   if (grpc::Status status = Admit(auth_, *context, Role::kAdmin, store_, &store); !status.ok()) {
     return FinishUnary(context, status);
   }
+  return FinishUnary(context, ToGrpcStatus(Unload(store, request->adapter_id())));
+}
+
+absl::Status AdaptersService::Unload(const std::string& adapter_id) {
+  adapters::AdapterStore* store = store_.load(std::memory_order_acquire);
+  if (store == nullptr) return absl::UnavailableError("the model is still loading");
+  return Unload(store, adapter_id);
+}
+
+absl::Status AdaptersService::Unload(adapters::AdapterStore* store, const std::string& adapter_id) {
   // Requests using the adapter keep their version until they finish.
-  absl::Status status = store->Unload(request->adapter_id());
+  absl::Status status = store->Unload(adapter_id);
   JobManager* jobs = jobs_.load(std::memory_order_acquire);
   if (status.ok() && jobs != nullptr) {
     // The adapter is gone either way; a failure here only means a restart may register it again.
-    status = jobs->ForgetAdapter(request->adapter_id());
+    status = jobs->ForgetAdapter(adapter_id);
     if (!status.ok()) {
       status = absl::Status(status.code(),
-                            absl::StrCat("adapter '", request->adapter_id(),
+                            absl::StrCat("adapter '", adapter_id,
                                          "' was unloaded, but recording that failed (a restart "
                                          "may register it again): ",
                                          status.message()));
     }
   }
-  return FinishUnary(context, ToGrpcStatus(status));
+  return status;
 }
 
 grpc::ServerUnaryReactor* AdaptersService::GetAdapter(grpc::CallbackServerContext* context,

@@ -25,6 +25,11 @@ class AdaptersService final : public lorad::v1::Adapters::CallbackService {
   // outlive the service.
   void Start(adapters::AdapterStore* store, JobManager* jobs);
 
+  // Unregisters `adapter_id` and tells the job manager (see Start): what UnloadAdapter does once
+  // the caller is admitted, shared with the HTTP front's /v1/unload_lora_adapter. NOT_FOUND for
+  // an unknown id, UNAVAILABLE before Start().
+  absl::Status Unload(const std::string& adapter_id);
+
   grpc::ServerUnaryReactor* LoadAdapter(grpc::CallbackServerContext* context,
                                         const lorad::v1::LoadAdapterRequest* request,
                                         lorad::v1::LoadAdapterResponse* response) override;
@@ -39,6 +44,8 @@ class AdaptersService final : public lorad::v1::Adapters::CallbackService {
                                          lorad::v1::ListAdaptersResponse* response) override;
 
  private:
+  absl::Status Unload(adapters::AdapterStore* store, const std::string& adapter_id);
+
   const Authorizer* const auth_;
   std::atomic<adapters::AdapterStore*> store_{nullptr};
   std::atomic<JobManager*> jobs_{nullptr};  // written before store_, read after it

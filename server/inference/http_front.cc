@@ -1,11 +1,9 @@
 #include "server/inference/http_front.h"
 
-#include <deque>
 #include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "adapters/adapter_store.h"
 #include "engine/engine.h"
@@ -14,7 +12,9 @@
 #include "server/common/affinity.h"
 #include "server/common/auth.h"
 #include "server/common/http_listen.h"
+#include "server/common/http_peer.h"
 #include "server/common/status_to_http.h"
+#include "server/common/write_queue.h"
 #include "server/inference/generate_call.h"
 #include "server/inference/openai_api.h"
 #include "server/metrics/http_metrics.h"
@@ -35,87 +35,140 @@ void SendError(httplib::Response& res, const absl::Status& status, const std::st
   res.set_content(OpenAiErrorJson(status, param), kJson);
 }
 
-// The engine's outputs for one request, queued for the HTTP worker that waits on them.
-class OutputQueue final : public GenerateSink {
+// The end of an HTTP reply's queue (the last GenerateOutput itself says how it ended).
+struct Ended {};
+using OutputQueue = WriteQueue<GenerateOutput, Ended>;
+
+// Queues a request's engine outputs for the HTTP worker that pulls them; the final output
+// (finished, or failed) also queues the end.
+class QueueSink final : public GenerateSink {
  public:
+  explicit QueueSink(std::shared_ptr<OutputQueue> queue) : queue_(std::move(queue)) {}
   void OnOutput(GenerateOutput output) override {
-    absl::MutexLock lock(&mu_);
-    queue_.push_back(std::move(output));
-  }
-  // Waits up to `timeout` for outputs; returns those queued (empty on timeout).
-  std::deque<GenerateOutput> Take(absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
-    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty(); };
-    mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
-    std::deque<GenerateOutput> out;
-    out.swap(queue_);
-    return out;
+    std::optional<Ended> end;
+    if (output.finished || !output.status.ok()) end = Ended{};
+    (void)queue_->Push(std::move(output), end);  // a pulling writer never takes the turn here
   }
 
  private:
-  absl::Mutex mu_;
-  std::deque<GenerateOutput> queue_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<OutputQueue> queue_;
 };
 
-// One streamed request: the SSE framing of its outputs, and its cancellation when the client
-// goes away.
+// One request's wait on its outputs, pulled by the HTTP worker serving it. A client that went
+// away cancels the request in the engine and drops what is still queued for it; the server
+// stopping cancels it too, and its final (CANCELLED) output is still delivered.
+class OutputWait {
+ public:
+  OutputWait(const std::atomic<bool>* stopping, Engine* engine, std::string request_id,
+             std::shared_ptr<OutputQueue> queue, HttpPeer peer)
+      : stopping_(stopping),
+        engine_(engine),
+        request_id_(std::move(request_id)),
+        queue_(std::move(queue)),
+        peer_(std::move(peer)) {}
+
+  // The next output; nullopt once the queue has ended.
+  std::optional<GenerateOutput> Next() {
+    while (!ended_) {
+      OutputQueue::Step step = queue_->WaitNext(kStreamPoll);
+      if (step.message.has_value()) return std::move(step.message);
+      if (step.end.has_value()) ended_ = true;
+      if (ended_ || cancelled_) continue;
+      if (peer_.Gone()) {
+        Cancel();
+      } else if (stopping_->load()) {
+        cancelled_ = true;
+        engine_->Cancel(request_id_);
+      }
+    }
+    return std::nullopt;
+  }
+
+  // The client is gone: stops the request; nothing more is delivered but the queue's end.
+  void Cancel() {
+    if (queue_->broken()) return;
+    cancelled_ = true;
+    queue_->Break();
+    engine_->Cancel(request_id_);
+  }
+
+ private:
+  const std::atomic<bool>* stopping_;
+  Engine* engine_;
+  std::string request_id_;
+  std::shared_ptr<OutputQueue> queue_;
+  HttpPeer peer_;
+  bool cancelled_ = false;
+  bool ended_ = false;
+};
+
+// One streamed request: the SSE framing of its outputs, written as they come.
 struct Stream {
-  const std::atomic<bool>* stopping;
-  Engine* engine;
   OpenAiRequest request;
-  std::string request_id, response_id;
+  std::string response_id;
   int64_t created;
-  std::shared_ptr<OutputQueue> outputs;
-  std::deque<GenerateOutput> pending;  // taken but not yet written
-  bool first = true;
-  bool done = false;
+  OutputWait wait;
+  std::optional<GenerateOutput> first;  // taken by the handler, not yet written
+  bool first_chunk = true;
+  bool done = false;  // [DONE] was written
 
   static std::string Event(const std::string& data) { return absl::StrCat("data: ", data, "\n\n"); }
 
-  // Writes what is ready; false when the client is gone (the request is then cancelled).
+  // The SSE events of one output.
+  std::string Events(GenerateOutput out) {
+    if (!out.status.ok()) {
+      done = true;
+      return Event(OpenAiErrorJson(out.status)) + Event("[DONE]");
+    }
+    std::string text;
+    OpenAiOutput delta;
+    delta.text = std::move(out.text);
+    delta.logprobs = std::move(out.logprobs);
+    if (out.finished) delta.finish = out.finish_reason;
+    if (!delta.text.empty() || delta.finish.has_value() || first_chunk) {
+      text = Event(OpenAiChunkJson(request, response_id, created, delta, first_chunk));
+      first_chunk = false;
+    }
+    if (out.finished) {
+      if (request.include_usage) {
+        text += Event(OpenAiUsageChunkJson(request, response_id, created, out.prompt_tokens,
+                                           out.completion_tokens));
+      }
+      text += Event("[DONE]");
+      done = true;
+    }
+    return text;
+  }
+
+  // Writes the whole stream (cpp-httplib calls it once); false when the client is gone.
   bool Pump(httplib::DataSink& sink) {
-    while (!done) {
-      if (pending.empty()) {
-        if (!sink.is_writable() || stopping->load()) {
-          engine->Cancel(request_id);
-          return false;
-        }
-        pending = outputs->Take(kStreamPoll);
-        continue;
-      }
-      GenerateOutput out = std::move(pending.front());
-      pending.pop_front();
-      std::string text;
-      if (!out.status.ok()) {
-        text = Event(OpenAiErrorJson(out.status)) + Event("[DONE]");
-        done = true;
-      } else {
-        OpenAiOutput delta;
-        delta.text = std::move(out.text);
-        delta.logprobs = std::move(out.logprobs);
-        if (out.finished) delta.finish = out.finish_reason;
-        if (!delta.text.empty() || delta.finish.has_value() || first) {
-          text = Event(OpenAiChunkJson(request, response_id, created, delta, first));
-          first = false;
-        }
-        if (out.finished) {
-          if (request.include_usage) {
-            text += Event(OpenAiUsageChunkJson(request, response_id, created, out.prompt_tokens,
-                                               out.completion_tokens));
-          }
-          text += Event("[DONE]");
-          done = true;
-        }
-      }
+    std::optional<GenerateOutput> out = std::move(first);
+    if (!out.has_value()) out = wait.Next();
+    while (out.has_value()) {
+      const std::string text = Events(*std::move(out));
       if (!text.empty() && !sink.write(text.data(), text.size())) {
-        if (!done) engine->Cancel(request_id);
+        if (!done) wait.Cancel();
         return false;
       }
+      out = wait.Next();
     }
+    if (!done) return false;  // cancelled: the client is gone
     sink.done();
     return true;
   }
 };
+
+// True when `body` is an object with a string at each of `keys`; otherwise a 400 naming the first
+// key that is not.
+bool HasStrings(const json& body, std::initializer_list<const char*> keys, httplib::Response& res) {
+  for (const char* key : keys) {
+    if (!body.is_object() || !body.contains(key) || !body[key].is_string()) {
+      SendError(res, absl::InvalidArgumentError(absl::StrCat(key, ": must be a string")), key);
+      return false;
+    }
+  }
+  return true;
+}
 
 json ModelJson(const std::string& id, int64_t created, const std::string& parent) {
   json m = {{"id", id}, {"object", "model"}, {"created", created}, {"owned_by", "lorad"}};
@@ -221,29 +274,43 @@ void HttpFront::Route(httplib::Server& server) {
 
   // vLLM's runtime adapter loading: {"lora_name": id, "lora_path": source under the adapter
   // root}. Needs the admin role, like lorad.v1.Adapters/LoadAdapter.
-  server.Post("/v1/load_lora_adapter", [&o, admit](const httplib::Request& req,
-                                                   httplib::Response& res) {
-    if (!admit(req, res, Role::kAdmin, false)) return;
-    adapters::AdapterStore* store = o.adapters();
-    if (store == nullptr) {
-      SendError(res, absl::UnavailableError("the model is still loading"));
-      return;
-    }
-    const json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
-    for (const char* key : {"lora_name", "lora_path"}) {
-      if (!body.is_object() || !body.contains(key) || !body[key].is_string()) {
-        SendError(res, absl::InvalidArgumentError(absl::StrCat(key, ": must be a string")), key);
-        return;
-      }
-    }
-    absl::StatusOr<adapters::AdapterInfo> info = store->Load(
-        body["lora_name"].get<std::string>(), body["lora_path"].get<std::string>(), false);
-    if (!info.ok()) {
-      SendError(res, info.status());
-      return;
-    }
-    res.set_content(json{{"id", info->adapter_id}, {"object", "model"}}.dump(), kJson);
-  });
+  server.Post(
+      "/v1/load_lora_adapter", [&o, admit](const httplib::Request& req, httplib::Response& res) {
+        if (!admit(req, res, Role::kAdmin, false)) return;
+        adapters::AdapterStore* store = o.adapters();
+        if (store == nullptr) {
+          SendError(res, absl::UnavailableError("the model is still loading"));
+          return;
+        }
+        const json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+        if (!HasStrings(body, {"lora_name", "lora_path"}, res)) return;
+        absl::StatusOr<adapters::AdapterInfo> info = store->Load(
+            body["lora_name"].get<std::string>(), body["lora_path"].get<std::string>(), false);
+        if (!info.ok()) {
+          SendError(res, info.status());
+          return;
+        }
+        res.set_content(json{{"id", info->adapter_id}, {"object", "model"}}.dump(), kJson);
+      });
+
+  // vLLM's runtime unloading: {"lora_name": id}. The admin role, and the daemon's one unload
+  // (lorad.v1.Adapters/UnloadAdapter's): requests using the adapter finish with it.
+  server.Post(
+      "/v1/unload_lora_adapter", [&o, admit](const httplib::Request& req, httplib::Response& res) {
+        if (!admit(req, res, Role::kAdmin, false)) return;
+        if (o.adapters() == nullptr) {
+          SendError(res, absl::UnavailableError("the model is still loading"));
+          return;
+        }
+        const json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+        if (!HasStrings(body, {"lora_name"}, res)) return;
+        const std::string id = body["lora_name"].get<std::string>();
+        if (absl::Status s = o.unload_adapter(id); !s.ok()) {
+          SendError(res, s, s.code() == absl::StatusCode::kNotFound ? "lora_name" : "");
+          return;
+        }
+        res.set_content(json{{"id", id}, {"object", "model"}, {"deleted", true}}.dump(), kJson);
+      });
 
   auto models = [&o](httplib::Response& res, adapters::AdapterStore** store) {
     Engine* engine = o.engine();
@@ -316,56 +383,50 @@ void HttpFront::Route(httplib::Server& server) {
       }
       const std::string request_id = NextRequestId();
       request->engine.request_id = request_id;
-      auto outputs = std::make_shared<OutputQueue>();
-      if (absl::Status s = engine->Submit(request->engine, outputs); !s.ok()) {
+      auto queue = std::make_shared<OutputQueue>(OutputQueue::Writer::kPulling);
+      if (absl::Status s = engine->Submit(request->engine, std::make_shared<QueueSink>(queue));
+          !s.ok()) {
         SendError(res, s);
         return;
       }
+      OutputWait wait(stopping, engine, request_id, queue, HttpPeer(req));
       const std::string response_id =
           absl::StrCat(endpoint == OpenAiEndpoint::kChat ? "chatcmpl-" : "cmpl-", request_id);
       const int64_t created = absl::ToUnixSeconds(absl::Now());
-      // The first event decides the HTTP status (an adapter that fails to load is an error
-      // response, not a stream that fails).
-      // Stop() cancels a request still waiting; its final event then ends the wait.
-      auto take = [&](absl::Duration timeout) {
-        if (stopping->load()) engine->Cancel(request_id);
-        return outputs->Take(timeout);
-      };
-      std::deque<GenerateOutput> first;
-      while (first.empty()) first = take(kStreamPoll);
-      if (!first.front().status.ok()) {
-        SendError(res, first.front().status);
+      // The first output decides the HTTP status (an adapter that fails to load is an error
+      // response, not a stream that fails). Every output ends with a final one, so there is one.
+      std::optional<GenerateOutput> first = wait.Next();
+      if (!first.has_value() || !first->status.ok()) {
+        if (first.has_value()) SendError(res, first->status);
         return;
       }
       if (request->stream) {
-        auto stream =
-            std::make_shared<Stream>(Stream{stopping, engine, *request, request_id, response_id,
-                                            created, outputs, std::move(first)});
+        auto stream = std::make_shared<Stream>(
+            Stream{*request, response_id, created, std::move(wait), std::move(first)});
         res.set_header("Cache-Control", "no-cache");
         res.set_chunked_content_provider(
             "text/event-stream",
             [stream](size_t, httplib::DataSink& sink) { return stream->Pump(sink); },
             [stream](bool) {
-              if (!stream->done) stream->engine->Cancel(stream->request_id);
+              // Not written to the end (the library gave up on the client): stop generating.
+              if (!stream->done) stream->wait.Cancel();
             });
         return;
       }
       OpenAiOutput result;
-      std::deque<GenerateOutput> batch = std::move(first);
-      while (!result.finish.has_value()) {
-        for (GenerateOutput& out : batch) {
-          if (!out.status.ok()) {
-            SendError(res, out.status);
-            return;
-          }
-          result.text += out.text;
-          for (SampledToken& t : out.logprobs) result.logprobs.push_back(std::move(t));
-          result.prompt_tokens = out.prompt_tokens;
-          result.completion_tokens = out.completion_tokens;
-          if (out.finished) result.finish = out.finish_reason;
+      for (std::optional<GenerateOutput> out = std::move(first); out.has_value();
+           out = wait.Next()) {
+        if (!out->status.ok()) {
+          SendError(res, out->status);
+          return;
         }
-        if (!result.finish.has_value()) batch = take(kStreamPoll);
+        result.text += out->text;
+        for (SampledToken& t : out->logprobs) result.logprobs.push_back(std::move(t));
+        result.prompt_tokens = out->prompt_tokens;
+        result.completion_tokens = out->completion_tokens;
+        if (out->finished) result.finish = out->finish_reason;
       }
+      if (!result.finish.has_value()) return;  // cancelled: the client is gone
       res.set_content(OpenAiResponseJson(*request, response_id, created, result), kJson);
     };
   };

@@ -53,6 +53,8 @@ struct HttpFrontOptions {
   // Set once the model has loaded; until then inference answers 503 and /health 503.
   std::function<Engine*()> engine;
   std::function<adapters::AdapterStore*()> adapters;
+  // /v1/unload_lora_adapter: the daemon's one unload (AdaptersService::Unload).
+  std::function<absl::Status(const std::string& adapter_id)> unload_adapter;
   std::function<bool()> serving;  // false while loading or draining
 };
 

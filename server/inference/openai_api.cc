@@ -149,15 +149,6 @@ std::optional<OpenAiError> ResolveModel(const json& body, const ModelNames& mode
 
 // Options lorad does not implement, refused by name rather than ignored.
 std::optional<OpenAiError> RefuseUnsupported(const json& body) {
-  auto nonzero = [&](const char* key) {
-    auto it = body.find(key);
-    return it != body.end() && !it->is_null() && !(it->is_number() && it->get<double>() == 0.0);
-  };
-  for (const char* key : {"presence_penalty", "frequency_penalty"}) {
-    if (nonzero(key)) {
-      return Bad(key, "is not supported (use lorad's repetition_penalty instead)");
-    }
-  }
   if (auto it = body.find("n"); it != body.end() && !it->is_null()) {
     int64_t n = 0;
     if (!ReadInt(*it, &n) || n != 1) return Bad("n", "only n = 1 is supported");
@@ -222,6 +213,14 @@ std::optional<OpenAiError> ReadSampling(OpenAiEndpoint endpoint, const json& bod
   }
   if (auto e = Field(body, "repetition_penalty", "a number",
                      [&](const json& v) { return ReadNumber(v, &s.repetition_penalty); })) {
+    return e;
+  }
+  if (auto e = Field(body, "presence_penalty", "a number",
+                     [&](const json& v) { return ReadNumber(v, &s.presence_penalty); })) {
+    return e;
+  }
+  if (auto e = Field(body, "frequency_penalty", "a number",
+                     [&](const json& v) { return ReadNumber(v, &s.frequency_penalty); })) {
     return e;
   }
   if (auto e = Field(body, "seed", "an integer", [&](const json& v) {

@@ -6,9 +6,9 @@
 // prompt (completions: a string, or an array of one string) / messages (chat: string content or
 // an array of text parts), max_tokens / max_completion_tokens, temperature, top_p, stop (string
 // or array), seed, n (1 only), logprobs (completions: an integer; chat: a boolean with
-// top_logprobs), stream, stream_options.include_usage, user (ignored), and lorad's extras top_k,
-// min_p, repetition_penalty, ignore_eos. Refused by name with INVALID_ARGUMENT: n > 1,
-// best_of > 1, echo, suffix, a non-zero presence_penalty or frequency_penalty, logit_bias,
+// top_logprobs), presence_penalty, frequency_penalty, stream, stream_options.include_usage, user
+// (ignored), and lorad's extras top_k, min_p, repetition_penalty, ignore_eos. Refused by name
+// with INVALID_ARGUMENT: n > 1, best_of > 1, echo, suffix, logit_bias,
 // tools / functions, response_format other than text, non-text content parts. Unknown fields are
 // ignored, as OpenAI's API does. Sampling ranges are the engine's to check.
 // Thread-safety: stateless functions.

@@ -23,6 +23,8 @@ SamplingParams ToEngineSampling(const v1::SamplingParams& proto, const RequestDe
   params.min_p = proto.min_p();
   params.repetition_penalty =
       proto.repetition_penalty() == 0.0f ? 1.0f : proto.repetition_penalty();
+  params.presence_penalty = proto.presence_penalty();
+  params.frequency_penalty = proto.frequency_penalty();
   params.seed = proto.has_seed() ? proto.seed() : 0;
   params.stop.assign(proto.stop().begin(), proto.stop().end());
   params.logprobs = static_cast<int32_t>(

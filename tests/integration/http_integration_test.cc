@@ -1,7 +1,8 @@
 // The OpenAI-compatible HTTP front against the real daemon on the tiny model: models, health
 // and metrics on one port; greedy completions equal to gRPC's; the raw SSE framing (role first,
 // finish_reason, usage chunk, [DONE]); errors as OpenAI objects with their status codes;
-// bearer-token auth with the gRPC roles; a client that disconnects mid-stream frees its slot;
+// bearer-token auth with the gRPC roles; vLLM's runtime adapter load and unload; a client that
+// disconnects mid-stream, or gives up on a non-streaming request, frees its slot;
 // 256 streams open at once.
 #include <atomic>
 #include <filesystem>
@@ -62,6 +63,19 @@ class HttpIntegrationTest : public ::testing::Test {
     httplib::Client c("127.0.0.1", lorad_->http_port);
     c.set_read_timeout(60, 0);
     return c;
+  }
+  // The daemon reports exactly one cancelled request within `seconds`.
+  void ExpectCancelledWithinSeconds(int seconds) {
+    httplib::Client c = Client();
+    bool cancelled = false;
+    for (int i = 0; i < seconds * 10 && !cancelled; ++i) {
+      auto m = c.Get("/metrics");
+      ASSERT_TRUE(m);
+      cancelled = m->body.find("lorad_requests_finished_total{outcome=\"cancelled\"} 1") !=
+                  std::string::npos;
+      if (!cancelled) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_TRUE(cancelled) << c.Get("/metrics")->body;
   }
   static RunningLorad* lorad_;
 };
@@ -232,7 +246,8 @@ TEST_F(HttpIntegrationTest, BadRequestsGetOpenAiErrors) {
       {R"({"model": "tiny", "prompt": 5})", 400, "prompt"},
       {R"({"model": "tiny", "prompt": "x", "max_tokens": "many"})", 400, "max_tokens"},
       {R"({"model": "tiny", "prompt": "x", "n": 2})", 400, "n"},
-      {R"({"model": "tiny", "prompt": "x", "presence_penalty": 0.5})", 400, "presence_penalty"},
+      {R"({"model": "tiny", "prompt": "x", "presence_penalty": "high"})", 400, "presence_penalty"},
+      {R"({"model": "tiny", "prompt": "x", "frequency_penalty": 3})", 400, ""},
       {R"({"model": "tiny", "prompt": "x", "temperature": -1})", 400, ""},
       {R"({"model": "nope", "prompt": "x"})", 404, "model"},
       {R"({"prompt": "x"})", 400, "model"},
@@ -253,6 +268,33 @@ TEST_F(HttpIntegrationTest, BadRequestsGetOpenAiErrors) {
   auto unknown = c.Get("/v2/nothing");
   ASSERT_TRUE(unknown);
   EXPECT_EQ(unknown->status, 404);
+}
+
+TEST_F(HttpIntegrationTest, LoadAndUnloadLoraAdapterAtRuntime) {
+  httplib::Client c = Client();
+  auto load = c.Post("/v1/load_lora_adapter", R"({"lora_name": "extra", "lora_path": "good"})",
+                     "application/json");
+  ASSERT_TRUE(load);
+  EXPECT_EQ(load->status, 200) << load->body;
+  auto listed = c.Get("/v1/models/extra");
+  ASSERT_TRUE(listed);
+  EXPECT_EQ(listed->status, 200) << listed->body;
+  auto unload = c.Post("/v1/unload_lora_adapter", R"({"lora_name": "extra"})", "application/json");
+  ASSERT_TRUE(unload);
+  EXPECT_EQ(unload->status, 200) << unload->body;
+  EXPECT_EQ(Body(unload)["deleted"], true);
+  auto gone = c.Post("/v1/completions", R"({"model": "extra", "prompt": "x", "max_tokens": 2})",
+                     "application/json");
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->status, 404) << gone->body;
+  auto again = c.Post("/v1/unload_lora_adapter", R"({"lora_name": "extra"})", "application/json");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 404) << again->body;
+  EXPECT_EQ(Body(again)["error"]["param"], "lora_name");
+  auto bad = c.Post("/v1/unload_lora_adapter", R"({"lora_name": 3})", "application/json");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400) << bad->body;
+  EXPECT_EQ(Body(bad)["error"]["param"], "lora_name");
 }
 
 TEST_F(HttpIntegrationTest, DisconnectMidStreamFreesTheSlot) {
@@ -278,16 +320,29 @@ TEST_F(HttpIntegrationTest, DisconnectMidStreamFreesTheSlot) {
     EXPECT_GE(chunks.load(), 3);
   }
   // The engine cancels it well before 4000 tokens could have been generated.
-  httplib::Client c = Client();
-  bool cancelled = false;
-  for (int i = 0; i < 100 && !cancelled; ++i) {
-    auto m = c.Get("/metrics");
-    ASSERT_TRUE(m);
-    cancelled =
-        m->body.find("lorad_requests_finished_total{outcome=\"cancelled\"} 1") != std::string::npos;
-    if (!cancelled) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ExpectCancelledWithinSeconds(10);
+}
+
+TEST_F(HttpIntegrationTest, ClientGoneDuringANonStreamingRequestCancelsIt) {
+  // No byte is written until the whole completion is ready, so only the connection's state can
+  // tell the daemon that this client gave up (after 0.5 s) on 4000 tokens.
+  {
+    httplib::Client c("127.0.0.1", lorad_->http_port);
+    c.set_read_timeout(0, 500000);
+    auto r = c.Post(
+        "/v1/completions",
+        json{{"model", kBase}, {"prompt", "count"}, {"max_tokens", 4000}, {"ignore_eos", true}}
+            .dump(),
+        "application/json");
+    EXPECT_FALSE(r);  // timed out
   }
-  EXPECT_TRUE(cancelled) << c.Get("/metrics")->body;
+  ExpectCancelledWithinSeconds(10);
+  // The slot is free again: the next request is served at once.
+  auto r = Client().Post("/v1/completions",
+                         json{{"model", kBase}, {"prompt", "hi"}, {"max_tokens", 2}}.dump(),
+                         "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
 }
 
 TEST_F(HttpIntegrationTest, TwoHundredFiftySixStreamsOpenAtOnce) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The official `openai` Python client (from PyPI) against a real lorad on the tiny model:
 completions and chat, with and without streaming; usage in the final chunk; stop strings;
-adapter selection by `model`; NotFoundError for an unknown model; AuthenticationError and
+adapter selection by `model`; presence/frequency penalties; runtime adapter load and unload;
+NotFoundError for an unknown model; AuthenticationError and
 PermissionDeniedError; RateLimitError under a flood; a client that drops a stream frees its slot;
 greedy HTTP output equal to the base model's across calls; and the daemon stays up after
 malformed bodies, wrong types, a huge body, a slow sender and many idle keep-alive connections.
@@ -109,6 +110,27 @@ if mode == "open":
     expect(roles == ["assistant"], f"roles {roles}")
     expect("".join(parts) == whole.choices[0].message.content, "chat stream == chat")
     expect(finish == "length", finish)
+    # presence_penalty / frequency_penalty: OpenAI's additive penalties on generated tokens.
+    plain = c.completions.create(model=BASE, prompt="count", max_tokens=24, temperature=0,
+                                 extra_body={"ignore_eos": True}, logprobs=1)
+    penalized = c.completions.create(model=BASE, prompt="count", max_tokens=24, temperature=0,
+                                     frequency_penalty=2.0, presence_penalty=2.0,
+                                     extra_body={"ignore_eos": True}, logprobs=1)
+    plain_tokens = plain.choices[0].logprobs.tokens
+    pen_tokens = penalized.choices[0].logprobs.tokens
+    expect(len(set(pen_tokens)) >= len(set(plain_tokens)),
+           f"penalties repeat more: {pen_tokens} vs {plain_tokens}")
+    expect(pen_tokens != plain_tokens, "penalties change greedy output")
+    try:
+        c.completions.create(model=BASE, prompt="x", max_tokens=2, presence_penalty=5)
+        expect(False, "presence_penalty=5 accepted")
+    except openai.BadRequestError as e:
+        expect("presence_penalty" in str(e), e)
+    # vLLM's runtime adapter unload.
+    c.post("/load_lora_adapter", body={"lora_name": "tmp", "lora_path": "good"}, cast_to=object)
+    expect("tmp" in [m.id for m in c.models.list().data], "loaded adapter listed")
+    c.post("/unload_lora_adapter", body={"lora_name": "tmp"}, cast_to=object)
+    expect("tmp" not in [m.id for m in c.models.list().data], "unloaded adapter not listed")
     # Errors the client raises by type.
     try:
         c.completions.create(model="nope", prompt="x", max_tokens=2)

@@ -118,9 +118,63 @@ TEST(SamplerTest, RepetitionPenaltyChangesGreedyChoice) {
   p.temperature = 0.0f;
   p.repetition_penalty = 2.0f;
   Sampler s(p, 4, 1);
-  s.Observe(0);
+  s.ObservePrompt(0);
   std::vector<float> logits = {3.0f, 2.0f, -1.0f, 0.5f};  // 3.0 / 2 = 1.5 < 2.0
   EXPECT_EQ(s.Sample(logits.data()).token, 1);
+}
+
+// The plain reference of the additive penalties: OpenAI's formula over generated tokens only.
+int32_t ReferencePenalizedArgmax(std::vector<float> logits, const std::vector<int32_t>& generated,
+                                 float presence, float frequency) {
+  std::vector<int32_t> count(logits.size(), 0);
+  for (int32_t t : generated) ++count[t];
+  for (size_t t = 0; t < logits.size(); ++t) {
+    if (count[t] > 0) logits[t] -= presence + frequency * static_cast<float>(count[t]);
+  }
+  return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+}
+
+TEST(SamplerTest, PresenceAndFrequencyPenaltiesMatchTheReferenceOnGeneratedTokensOnly) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  for (int32_t vocab : {2, 7, 64, 1000}) {
+    for (int trial = 0; trial < 50; ++trial) {
+      SamplingParams p;
+      p.temperature = 0.0f;
+      p.presence_penalty = std::uniform_real_distribution<float>(-2.0f, 2.0f)(rng);
+      p.frequency_penalty = std::uniform_real_distribution<float>(-2.0f, 2.0f)(rng);
+      Sampler s(p, vocab, 1);
+      std::vector<int32_t> generated;
+      for (int i = 0; i < 10; ++i) {
+        const int32_t t = std::uniform_int_distribution<int32_t>(0, vocab - 1)(rng);
+        if (i % 3 == 0) {
+          s.ObservePrompt(t);  // the prompt does not count
+        } else {
+          s.ObserveOutput(t);
+          generated.push_back(t);
+        }
+      }
+      std::vector<float> logits(vocab);
+      for (float& l : logits) l = normal(rng);
+      const int32_t want =
+          ReferencePenalizedArgmax(logits, generated, p.presence_penalty, p.frequency_penalty);
+      EXPECT_EQ(s.Sample(logits.data()).token, want) << "vocab " << vocab << " trial " << trial;
+    }
+  }
+}
+
+TEST(SamplerTest, FrequencyPenaltyGrowsWithEachRepeat) {
+  SamplingParams p;
+  p.temperature = 0.0f;
+  p.frequency_penalty = 0.6f;
+  Sampler s(p, 3, 1);
+  std::vector<float> logits = {3.0f, 2.0f, 0.0f};
+  s.ObserveOutput(0);  // 3.0 - 0.6 = 2.4 still wins
+  std::vector<float> l = logits;
+  EXPECT_EQ(s.Sample(l.data()).token, 0);
+  s.ObserveOutput(0);  // 3.0 - 1.2 = 1.8 loses to 2.0
+  l = logits;
+  EXPECT_EQ(s.Sample(l.data()).token, 1);
 }
 
 TEST(SamplerTest, LogprobsAreModelLogSoftmax) {
@@ -157,6 +211,12 @@ TEST(SamplingParamsTest, RejectsOutOfRange) {
   EXPECT_EQ(bad([](SamplingParams& p) { p.max_new_tokens = 100000; }).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(bad([](SamplingParams& p) { p.min_p = 2.0f; }).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad([](SamplingParams& p) { p.presence_penalty = 2.5f; }).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad([](SamplingParams& p) { p.frequency_penalty = -2.01f; }).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad([](SamplingParams& p) { p.presence_penalty = NAN; }).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(bad([](SamplingParams& p) { p.repetition_penalty = 0.0f; }).code(),
             absl::StatusCode::kInvalidArgument);

@@ -41,6 +41,8 @@ TEST(ProtoConvertTest, CopiesEverySamplingField) {
   s->set_top_k(40);
   s->set_min_p(0.1f);
   s->set_repetition_penalty(1.2f);
+  s->set_presence_penalty(0.25f);
+  s->set_frequency_penalty(-0.5f);
   s->set_seed(42);
   s->add_stop("x");
   s->set_logprobs(2);
@@ -57,6 +59,8 @@ TEST(ProtoConvertTest, CopiesEverySamplingField) {
   EXPECT_EQ(out->sampling.top_k, 40);
   EXPECT_EQ(out->sampling.min_p, 0.1f);
   EXPECT_EQ(out->sampling.repetition_penalty, 1.2f);
+  EXPECT_EQ(out->sampling.presence_penalty, 0.25f);
+  EXPECT_EQ(out->sampling.frequency_penalty, -0.5f);
   EXPECT_EQ(out->sampling.seed, 42u);
   EXPECT_THAT(out->sampling.stop, ::testing::ElementsAre("x"));
   EXPECT_EQ(out->sampling.logprobs, 2);
