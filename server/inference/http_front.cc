@@ -40,13 +40,13 @@ struct Ended {};
 using OutputQueue = WriteQueue<GenerateOutput, Ended>;
 
 // Queues a request's engine outputs for the HTTP worker that pulls them; the final output
-// (finished, or failed) also queues the end.
+// (`finished`, which a failed one also is) also queues the end.
 class QueueSink final : public GenerateSink {
  public:
   explicit QueueSink(std::shared_ptr<OutputQueue> queue) : queue_(std::move(queue)) {}
   void OnOutput(GenerateOutput output) override {
     std::optional<Ended> end;
-    if (output.finished || !output.status.ok()) end = Ended{};
+    if (output.finished) end = Ended{};
     (void)queue_->Push(std::move(output), end);  // a pulling writer never takes the turn here
   }
 
@@ -67,19 +67,22 @@ class OutputWait {
         queue_(std::move(queue)),
         peer_(std::move(peer)) {}
 
-  // The next output; nullopt once the queue has ended.
+  // The next output; nullopt once the queue has ended. Looks at the client at least every
+  // kStreamPoll, whether or not outputs keep coming.
   std::optional<GenerateOutput> Next() {
     while (!ended_) {
       OutputQueue::Step step = queue_->WaitNext(kStreamPoll);
-      if (step.message.has_value()) return std::move(step.message);
       if (step.end.has_value()) ended_ = true;
-      if (ended_ || cancelled_) continue;
-      if (peer_.Gone()) {
-        Cancel();
-      } else if (stopping_->load()) {
-        cancelled_ = true;
-        engine_->Cancel(request_id_);
+      if (!ended_ && !cancelled_ && absl::Now() >= next_check_) {
+        next_check_ = absl::Now() + kStreamPoll;
+        if (peer_.Gone()) {
+          Cancel();
+        } else if (stopping_->load()) {
+          cancelled_ = true;
+          engine_->Cancel(request_id_);
+        }
       }
+      if (step.message.has_value()) return std::move(step.message);
     }
     return std::nullopt;
   }
@@ -100,6 +103,7 @@ class OutputWait {
   HttpPeer peer_;
   bool cancelled_ = false;
   bool ended_ = false;
+  absl::Time next_check_ = absl::Now() + kStreamPoll;  // the first look costs a socket search
 };
 
 // One streamed request: the SSE framing of its outputs, written as they come.

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
@@ -191,13 +192,16 @@ std::optional<OpenAiError> ReadSampling(OpenAiEndpoint endpoint, const json& bod
       return e;
     }
   }
-  if (auto e = Field(body, "temperature", "a number",
-                     [&](const json& v) { return ReadNumber(v, &s.temperature); })) {
-    return e;
-  }
-  if (auto e = Field(body, "top_p", "a number",
-                     [&](const json& v) { return ReadNumber(v, &s.top_p); })) {
-    return e;
+  for (const auto& [key, value] : {std::pair<const char*, float*>{"temperature", &s.temperature},
+                                   {"top_p", &s.top_p},
+                                   {"min_p", &s.min_p},
+                                   {"repetition_penalty", &s.repetition_penalty},
+                                   {"presence_penalty", &s.presence_penalty},
+                                   {"frequency_penalty", &s.frequency_penalty}}) {
+    if (auto e = Field(body, key, "a number",
+                       [&, value = value](const json& v) { return ReadNumber(v, value); })) {
+      return e;
+    }
   }
   if (auto e = Field(body, "top_k", "an integer", [&](const json& v) {
         // -1 is vLLM's "off".
@@ -205,22 +209,6 @@ std::optional<OpenAiError> ReadSampling(OpenAiEndpoint endpoint, const json& bod
         if (s.top_k == -1) s.top_k = 0;
         return true;
       })) {
-    return e;
-  }
-  if (auto e = Field(body, "min_p", "a number",
-                     [&](const json& v) { return ReadNumber(v, &s.min_p); })) {
-    return e;
-  }
-  if (auto e = Field(body, "repetition_penalty", "a number",
-                     [&](const json& v) { return ReadNumber(v, &s.repetition_penalty); })) {
-    return e;
-  }
-  if (auto e = Field(body, "presence_penalty", "a number",
-                     [&](const json& v) { return ReadNumber(v, &s.presence_penalty); })) {
-    return e;
-  }
-  if (auto e = Field(body, "frequency_penalty", "a number",
-                     [&](const json& v) { return ReadNumber(v, &s.frequency_penalty); })) {
     return e;
   }
   if (auto e = Field(body, "seed", "an integer", [&](const json& v) {
