@@ -6,7 +6,8 @@
 #
 # --sanitize=address builds the suite with ASan + UBSan into build-asan/ and runs all of it;
 # --sanitize=thread builds it with TSan into build-tsan/ and runs the concurrency-heavy tests
-# (thread pool, scheduler and engine, adapter store, job manager and store, the gRPC reactors)
+# (thread pool, scheduler and engine, adapter store, job manager and store, the gRPC and HTTP
+# write queues and reactors; only their binaries are built)
 # unless CTEST_ARGS select others. Suppressions for the uninstrumented prebuilt libraries are in
 # scripts/sanitizers/, each with its reason.
 set -euo pipefail
@@ -28,6 +29,12 @@ case "$SANITIZE" in
 esac
 export LORAD_DATA_DIR="${LORAD_DATA_DIR:-$ROOT/data}"
 "$ROOT/scripts/install_deps.sh"
+# TSan runs the concurrency-heavy tests only, so it builds only their binaries.
+TSAN_TARGETS="lorad loractl lorad_kernels_test lorad_adapters_test lorad_adapter_residency_test
+  lorad_multi_lora_test lorad_jobs_test lorad_server_test inference_integration_test
+  adapters_integration_test http_integration_test"
+TSAN_TESTS="ThreadPool|AdapterResidency|MultiLora|AdapterStore|JobManager|JobStore|JobGate|WriteQueue|HttpPeer|InferenceIntegration|AdaptersIntegration|HttpIntegration"
+if [ "$SANITIZE" = thread ]; then export LORAD_BUILD_TARGETS="${LORAD_BUILD_TARGETS:-$TSAN_TARGETS}"; fi
 LORAD_BUILD_DIR="$BUILD_DIR" LORAD_SANITIZE="$SANITIZE" "$ROOT/scripts/build.sh"
 "$ROOT/scripts/fetch_model.sh"
 export LORAD_DEFAULT_MODEL="$LORAD_DATA_DIR/models/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -41,7 +48,7 @@ case "$SANITIZE" in
   thread)
     export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$SUPP/tsan.supp:${TSAN_OPTIONS:-}"
     if [ ${#ARGS[@]} -eq 0 ]; then
-      ARGS=(-R "ThreadPool|Scheduler|Engine|AdapterResidency|AdapterStore|JobManager|JobStore|JobGate|SerialWorker|InferenceIntegration|Reactor")
+      ARGS=(-R "$TSAN_TESTS")
     fi
     ;;
 esac

@@ -123,7 +123,8 @@ absl::Status LoradServer::Start() {
   SetServing(false);
 
   if (!config_.metrics_listen.empty()) {
-    absl::StatusOr<int> port = metrics_->Serve(config_.metrics_listen);
+    absl::StatusOr<int> port =
+        metrics_->Serve(config_.metrics_listen, config_.open_metrics ? nullptr : auth_.get());
     if (!port.ok()) {
       grpc_server_->Shutdown(std::chrono::system_clock::now());
       grpc_server_->Wait();
@@ -142,6 +143,7 @@ absl::Status LoradServer::Start() {
     http.base_model_id = BaseModelId(config_);
     http.auth = auth_.get();
     http.open_health = config_.open_health;
+    http.open_metrics = config_.open_metrics;
     http.tls_cert = config_.tls_cert;
     http.tls_key = config_.tls_key;
     http.metrics = metrics_.get();
@@ -236,6 +238,7 @@ absl::Status LoradServer::StartJobManager() {
   options.train_threads = config_.train_threads;
   options.train_recompute = config_.train_recompute;
   options.train_activation_memory_bytes = int64_t{config_.train_activation_memory_mb} << 20;
+  options.train_adapter_memory_bytes = int64_t{config_.train_adapter_memory_mb} << 20;
   options.train_max_pause = absl::Milliseconds(config_.train_max_pause_ms);
   absl::StatusOr<std::unique_ptr<JobManager>> manager = JobManager::Create(options);
   if (!manager.ok()) {

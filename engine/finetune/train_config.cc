@@ -147,6 +147,16 @@ int64_t RecomputedActivationBytes(const ModelSpec& spec, int64_t batch, int64_t 
   return inputs + KeptActivationBytes(spec, batch, len) / std::max(spec.num_layers, 1);
 }
 
+int64_t LoraTrainingStateBytes(const ModelSpec& spec, const LoraTrainConfig& config) {
+  int64_t per_layer = 0;
+  for (LoraTarget target : config.targets) {
+    const LoraModuleShape shape = LoraModuleShapeOf(spec, target);
+    per_layer += int64_t{config.rank} * (shape.in + shape.out);
+  }
+  constexpr int64_t kBytesPerParameter = 4 * 4;  // value, gradient, two AdamW moments; fp32
+  return per_layer * spec.num_layers * kBytesPerParameter;
+}
+
 bool ShouldRecompute(RecomputePolicy policy, const ModelSpec& spec, int64_t batch, int64_t len,
                      int64_t budget_bytes) {
   switch (policy) {

@@ -98,6 +98,15 @@ int64_t KeptActivationBytes(const ModelSpec& spec, int64_t batch, int64_t len);
 // input, plus one layer's KeptActivationBytes share while it runs backward.
 int64_t RecomputedActivationBytes(const ModelSpec& spec, int64_t batch, int64_t len);
 
+// Bytes the trainable LoRA state of a run holds for its whole length: every targeted
+// projection's A [rank, in] and B [out, rank] in fp32, with their gradients and AdamW's two
+// moments (16 bytes per parameter). On the 135M default model, rank 16 on all seven projections
+// is 78 MB; rank 1024 is 5 GB.
+int64_t LoraTrainingStateBytes(const ModelSpec& spec, const LoraTrainConfig& config);
+
+// The default budget for LoraTrainingStateBytes (the daemon's --train_adapter_memory_mb), MiB.
+inline constexpr int32_t kDefaultLoraStateBudgetMb = 4096;
+
 // The default activation budget of a run (the daemon's --train_activation_memory_mb and
 // lorad-finetune's --activation_memory_mb), MiB.
 inline constexpr int32_t kDefaultActivationBudgetMb = 4096;

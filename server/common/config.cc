@@ -156,6 +156,12 @@ constexpr Option kOptions[] = {
      [](absl::string_view v, ServerConfig* c) {
        return SetBool("open_health", v, &c->open_health);
      }},
+    {"open_metrics",
+     "with auth, serve /metrics (on --metrics_listen and --http_listen) without a token too; "
+     "else a scrape needs a token of any role [false]",
+     [](absl::string_view v, ServerConfig* c) {
+       return SetBool("open_metrics", v, &c->open_metrics);
+     }},
     {"open_reflection", "with auth, serve server reflection (without a token) [false]",
      [](absl::string_view v, ServerConfig* c) {
        return SetBool("open_reflection", v, &c->open_reflection);
@@ -192,6 +198,13 @@ constexpr Option kOptions[] = {
      "even so fails before training (0: no limit, and auto always recomputes) [4096]",
      [](absl::string_view v, ServerConfig* c) {
        return SetInt("train_activation_memory_mb", v, 0, 1 << 24, &c->train_activation_memory_mb);
+     }},
+    {"train_adapter_memory_mb",
+     "most MiB a fine-tune job's LoRA parameters, gradients and AdamW state may use (16 bytes "
+     "per parameter); CreateJob refuses a rank and target set that needs more with "
+     "RESOURCE_EXHAUSTED [4096]",
+     [](absl::string_view v, ServerConfig* c) {
+       return SetInt("train_adapter_memory_mb", v, 1, 1 << 24, &c->train_adapter_memory_mb);
      }},
     {"train_max_pause_ms", "longest wait of training for busy inference, per pause point [500]",
      [](absl::string_view v, ServerConfig* c) {

@@ -69,6 +69,8 @@ struct ServerConfig {
   std::string auth_tokens_file;
   // With auth on, grpc.health.v1.Health needs a token (any role) unless this is set.
   bool open_health = false;
+  // With auth on, /metrics (both ports) needs a token (any role) unless this is set.
+  bool open_metrics = false;
   // With auth on, server reflection is served (to anyone) only when this is set: gRPC 1.51's
   // reflection service cannot check a token, so it is either open or absent. Without auth,
   // reflection is always on.
@@ -85,6 +87,8 @@ struct ServerConfig {
   // kAuto keeps them when a job's estimate fits train_activation_memory_mb.
   finetune::RecomputePolicy train_recompute = finetune::RecomputePolicy::kAuto;
   int train_activation_memory_mb = finetune::kDefaultActivationBudgetMb;
+  // Most MiB of a job's LoRA parameters, gradients and optimizer state (CreateJob checks it).
+  int train_adapter_memory_mb = finetune::kDefaultLoraStateBudgetMb;
   // While inference has work, training waits up to this long per pause point, then goes on.
   int train_max_pause_ms = 500;
   // PEM certificate chain and private key; both set: the gRPC port serves TLS only.

@@ -11,6 +11,7 @@
 #include "nlohmann/json.hpp"
 #include "server/common/affinity.h"
 #include "server/common/auth.h"
+#include "server/common/http_auth.h"
 #include "server/common/http_listen.h"
 #include "server/common/http_peer.h"
 #include "server/common/status_to_http.h"
@@ -235,14 +236,11 @@ void HttpFront::Route(httplib::Server& server) {
   // The check every endpoint makes; false (with the response written) when the caller may not.
   auto admit = [&o](const httplib::Request& req, httplib::Response& res, Role role,
                     bool open) -> bool {
-    if (o.auth == nullptr || open) return true;
-    const std::string value = req.get_header_value("Authorization");
-    std::optional<absl::string_view> header;
-    if (req.has_header("Authorization")) header = value;
-    const absl::Status status = o.auth->CheckHeader(header, role);
+    if (open) return true;
+    const absl::Status status = AuthorizeHttp(o.auth, req, role);
     if (status.ok()) return true;
     SendError(res, status);
-    if (res.status == 401) res.set_header("WWW-Authenticate", "Bearer");
+    SetAuthFailure(status, res);
     return false;
   };
 
@@ -272,7 +270,7 @@ void HttpFront::Route(httplib::Server& server) {
   });
 
   server.Get("/metrics", [&o, admit](const httplib::Request& req, httplib::Response& res) {
-    if (!admit(req, res, Role::kInference, o.open_health)) return;
+    if (!admit(req, res, Role::kInference, o.open_metrics)) return;
     res.set_content(o.metrics->TextExposition(), "text/plain; version=0.0.4");
   });
 

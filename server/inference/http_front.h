@@ -47,7 +47,8 @@ struct HttpFrontOptions {
   int32_t default_max_tokens = 256;  // when a request gives no max_tokens
   std::string base_model_id;         // the base model's id in /v1/models and `model`
   const Authorizer* auth = nullptr;  // null: auth off
-  bool open_health = false;          // with auth on, /health and /metrics without a token
+  bool open_health = false;          // with auth on, /health without a token
+  bool open_metrics = false;         // with auth on, /metrics without a token
   std::string tls_cert, tls_key;     // both set: HTTPS only
   Metrics* metrics = nullptr;        // /metrics, and lorad_http_requests_total in its registry
   // Set once the model has loaded; until then inference answers 503 and /health 503.

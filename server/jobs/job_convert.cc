@@ -216,6 +216,20 @@ absl::StatusOr<finetune::LoraTrainConfig> ToTrainConfig(const v1::Hyperparameter
   return config;
 }
 
+absl::Status CheckLoraStateBudget(const v1::Hyperparameters& hp, const ModelSpec& spec,
+                                  int64_t budget_bytes) {
+  const finetune::LoraTrainConfig config = ConfigOf(hp, /*total_steps=*/1, /*num_threads=*/0);
+  const int64_t bytes = finetune::LoraTrainingStateBytes(spec, config);
+  if (bytes <= budget_bytes) return absl::OkStatus();
+  return absl::ResourceExhaustedError(
+      absl::StrCat("hyperparameters.rank: rank ", config.rank, " on ", config.targets.size(),
+                   " target modules needs ", (bytes + (1 << 20) - 1) >> 20,
+                   " MiB for the LoRA parameters, gradients and AdamW state; the server allows ",
+                   budget_bytes >> 20,
+                   " MiB (--train_adapter_memory_mb): lower the rank or target fewer "
+                   "modules"));
+}
+
 bool IsTerminal(v1::JobState state) {
   return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
          state == v1::JOB_STATE_CANCELLED;

@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "engine/base/model_spec.h"
 #include "engine/finetune/train_config.h"
 #include "lorad/v1/finetuning.pb.h"
 #include "server/jobs/job_state_name.h"
@@ -39,6 +40,11 @@ int64_t TotalSteps(const v1::Hyperparameters& hp, int64_t num_examples);
 absl::StatusOr<finetune::LoraTrainConfig> ToTrainConfig(const v1::Hyperparameters& hp,
                                                         int64_t total_steps, int32_t num_threads,
                                                         int32_t max_context);
+
+// RESOURCE_EXHAUSTED naming hyperparameters.rank and --train_adapter_memory_mb when the LoRA
+// state of effective `hp` on `spec` (finetune::LoraTrainingStateBytes) exceeds `budget_bytes`.
+absl::Status CheckLoraStateBudget(const v1::Hyperparameters& hp, const ModelSpec& spec,
+                                  int64_t budget_bytes);
 
 // True for SUCCEEDED, FAILED and CANCELLED.
 bool IsTerminal(v1::JobState state);

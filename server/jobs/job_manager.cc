@@ -159,6 +159,8 @@ absl::StatusOr<v1::Job> JobManager::CreateJob(const v1::CreateJobRequest& reques
     LORAD_RETURN_IF_ERROR(ApplyBaseAdapter(*base, &requested));
   }
   LORAD_ASSIGN_OR_RETURN(v1::Hyperparameters hp, EffectiveHyperparameters(requested, defaults));
+  LORAD_RETURN_IF_ERROR(
+      CheckLoraStateBudget(hp, options_.engine->spec(), options_.train_adapter_memory_bytes));
   const float split = request.validation_split();
   if (!(split >= 0.0f && split <= kMaxValidationSplit)) {
     return absl::InvalidArgumentError(

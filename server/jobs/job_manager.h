@@ -66,6 +66,8 @@ struct JobManagerOptions {
   // Decides LoraTrainConfig::recompute_activations of each job (finetune::ShouldRecompute).
   finetune::RecomputePolicy train_recompute = finetune::RecomputePolicy::kAuto;
   int64_t train_activation_memory_bytes = int64_t{finetune::kDefaultActivationBudgetMb} << 20;
+  // Bound on finetune::LoraTrainingStateBytes of a job; CreateJob refuses more.
+  int64_t train_adapter_memory_bytes = int64_t{finetune::kDefaultLoraStateBudgetMb} << 20;
   absl::Duration train_max_pause = absl::Milliseconds(500);  // see JobGate
 };
 

@@ -8,6 +8,7 @@
 #include "prometheus/gauge.h"
 #include "prometheus/text_serializer.h"
 #include "server/common/build_info.h"
+#include "server/common/http_auth.h"
 #include "server/common/http_listen.h"
 #include "server/metrics/process_collector.h"
 
@@ -34,11 +35,16 @@ Metrics::Metrics()
 
 Metrics::~Metrics() { StopServing(); }
 
-absl::StatusOr<int> Metrics::Serve(const std::string& listen) {
+absl::StatusOr<int> Metrics::Serve(const std::string& listen, const Authorizer* auth) {
   auto server = std::make_unique<httplib::Server>();
   server->new_task_queue = [] { return new httplib::ThreadPool(2); };
   server->set_read_timeout(5, 0);
-  server->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+  server->Get("/metrics", [this, auth](const httplib::Request& req, httplib::Response& res) {
+    if (const absl::Status allowed = AuthorizeHttp(auth, req, Role::kInference); !allowed.ok()) {
+      SetAuthFailure(allowed, res);
+      res.set_content(absl::StrCat(allowed.message(), "\n"), "text/plain");
+      return;
+    }
     res.set_content(TextExposition(), "text/plain; version=0.0.4");
   });
   absl::StatusOr<std::unique_ptr<RunningHttpServer>> running =

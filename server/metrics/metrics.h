@@ -20,6 +20,7 @@
 
 namespace lorad::server {
 
+class Authorizer;
 class RunningHttpServer;
 class ProcessCollector;
 
@@ -35,8 +36,9 @@ class Metrics {
   Metrics& operator=(const Metrics&) = delete;
 
   // Starts serving GET /metrics on `listen` ("host:port"; port 0 picks a free port). Returns the
-  // bound port. UNAVAILABLE if the address cannot be bound.
-  absl::StatusOr<int> Serve(const std::string& listen);
+  // bound port. UNAVAILABLE if the address cannot be bound. With `auth` (which must outlive
+  // serving), a scrape needs a bearer token of any role: 401 without one, as on the HTTP front.
+  absl::StatusOr<int> Serve(const std::string& listen, const Authorizer* auth = nullptr);
 
   // Stops the HTTP endpoint (in-flight scrapes finish first). Idempotent.
   void StopServing();

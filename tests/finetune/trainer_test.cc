@@ -218,14 +218,20 @@ TEST(TrainerTest, PeftExportReadsBackThroughLoradsReader) {
 namespace lorad::finetune {
 namespace {
 
-TEST(RecomputePolicyTest, AutoKeepsActivationsOnlyWhenTheyFitTheBudget) {
-  ModelSpec s;  // SmolLM2-135M's shape
+// SmolLM2-135M's shape, the default model's.
+ModelSpec SmolLm2Shape() {
+  ModelSpec s;
   s.hidden_size = 576;
   s.intermediate_size = 1536;
   s.num_layers = 30;
   s.num_heads = 9;
   s.num_kv_heads = 3;
   s.head_dim = 64;
+  return s;
+}
+
+TEST(RecomputePolicyTest, AutoKeepsActivationsOnlyWhenTheyFitTheBudget) {
+  const ModelSpec s = SmolLm2Shape();
   // Batch 4 x 256 measured ~1.4 GB more peak memory kept than recomputed: the estimate is
   // an upper bound of that order.
   const int64_t bytes = KeptActivationBytes(s, 4, 256);
@@ -245,6 +251,22 @@ TEST(RecomputePolicyTest, AutoKeepsActivationsOnlyWhenTheyFitTheBudget) {
   ASSERT_TRUE(ParseRecomputePolicy("false", &p).ok());
   EXPECT_EQ(p, RecomputePolicy::kNever);
   EXPECT_FALSE(ParseRecomputePolicy("maybe", &p).ok());
+}
+
+TEST(LoraStateBudgetTest, StateBytesCountEveryTargetsParametersFourTimesInFp32) {
+  const ModelSpec s = SmolLm2Shape();
+  LoraTrainConfig config;
+  config.rank = 16;
+  config.targets = {LoraTarget::kQ, LoraTarget::kV};
+  // q: A [16, 576] + B [576, 16]; v: A [16, 576] + B [192, 16]; 30 layers; 16 bytes each.
+  EXPECT_EQ(LoraTrainingStateBytes(s, config), (16 * (576 + 576) + 16 * (576 + 192)) * 30 * 16);
+  config.targets.clear();
+  for (int t = 0; t < kNumLoraTargets; ++t) config.targets.push_back(static_cast<LoraTarget>(t));
+  const int64_t all_seven = LoraTrainingStateBytes(s, config);
+  EXPECT_EQ(all_seven, int64_t{16} * 10176 * 30 * 16);  // ~78 MB
+  config.rank = 1024;
+  EXPECT_EQ(LoraTrainingStateBytes(s, config), 64 * all_seven);  // ~5 GB: over the default
+  EXPECT_GT(LoraTrainingStateBytes(s, config), int64_t{kDefaultLoraStateBudgetMb} << 20);
 }
 
 }  // namespace

@@ -1,10 +1,11 @@
-// Auth on a real lorad: a table of (token, RPC) -> code for the two roles, health needing a
-// token unless --open_health; and loractl's --token.
+// Auth on a real lorad: a table of (token, RPC) -> code for the two roles, health and /metrics
+// needing a token unless --open_health / --open_metrics; and loractl's --token.
 #include <fstream>
 
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
+#include "httplib.h"
 #include "lorad/v1/adapters.grpc.pb.h"
 #include "lorad/v1/inference.grpc.pb.h"
 #include "tests/integration/inference_client.h"
@@ -14,6 +15,16 @@ namespace lorad::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
+
+// GET /metrics on the --metrics_listen port, with `token` as a bearer token unless empty.
+httplib::Result ScrapeMetrics(int port, const std::string& token) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(10, 0);
+  httplib::Headers headers;
+  if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+  return client.Get("/metrics", headers);
+}
 
 std::string TokensFile() {
   const std::string path = TestDir() + "/lorad_auth_tokens";
@@ -33,8 +44,9 @@ class AuthTest : public ::testing::TestWithParam<AuthCase> {
  protected:
   static void SetUpTestSuite() {
     lorad_ = new RunningLorad;
-    ASSERT_NO_FATAL_FAILURE(
-        StartLorad({"--auth_tokens_file=" + TokensFile(), "--open_health=true"}, lorad_));
+    ASSERT_NO_FATAL_FAILURE(StartLorad(
+        {"--auth_tokens_file=" + TokensFile(), "--open_health=true", "--open_metrics=true"},
+        lorad_));
   }
   static void TearDownTestSuite() {
     EXPECT_NO_FATAL_FAILURE(StopLorad(lorad_));
@@ -95,9 +107,13 @@ TEST_F(AuthTest, HealthStaysOpenAndLoractlSendsItsToken) {
   ASSERT_TRUE(result.ok());
   EXPECT_EQ(result->exit_code, 1);
   EXPECT_THAT(result->stderr_text, HasSubstr("loractl: tokenize: UNAUTHENTICATED: invalid token"));
+  httplib::Result scrape = ScrapeMetrics(lorad_->metrics_port, "");  // --open_metrics
+  ASSERT_TRUE(scrape) << httplib::to_string(scrape.error());
+  EXPECT_EQ(scrape->status, 200);
+  EXPECT_THAT(scrape->body, HasSubstr("lorad_build_info"));
 }
 
-TEST(AuthHealthTest, HealthNeedsATokenUnlessConfiguredOpen) {
+TEST(AuthHealthTest, HealthAndMetricsNeedATokenUnlessConfiguredOpen) {
   RunningLorad lorad;
   ASSERT_NO_FATAL_FAILURE(StartLorad({"--auth_tokens_file=" + TokensFile()}, &lorad));
   const std::string addr = "--addr=" + lorad.grpc_address;
@@ -109,6 +125,22 @@ TEST(AuthHealthTest, HealthNeedsATokenUnlessConfiguredOpen) {
   ASSERT_TRUE(result.ok());
   EXPECT_EQ(result->exit_code, 0) << result->stderr_text;
   EXPECT_EQ(result->stdout_text, "SERVING\n");
+
+  // /metrics on --metrics_listen: a token of any role, else 401 and nothing exposed.
+  httplib::Result scrape = ScrapeMetrics(lorad.metrics_port, "");
+  ASSERT_TRUE(scrape) << httplib::to_string(scrape.error());
+  EXPECT_EQ(scrape->status, 401);
+  EXPECT_EQ(scrape->get_header_value("WWW-Authenticate"), "Bearer");
+  EXPECT_THAT(scrape->body, Not(HasSubstr("lorad_")));
+  scrape = ScrapeMetrics(lorad.metrics_port, "wrong");
+  ASSERT_TRUE(scrape);
+  EXPECT_EQ(scrape->status, 401);
+  for (const char* token : {"inf-token", "admin-token"}) {
+    scrape = ScrapeMetrics(lorad.metrics_port, token);
+    ASSERT_TRUE(scrape);
+    EXPECT_EQ(scrape->status, 200) << token;
+    EXPECT_THAT(scrape->body, HasSubstr("lorad_build_info"));
+  }
   EXPECT_NO_FATAL_FAILURE(StopLorad(&lorad));
 }
 

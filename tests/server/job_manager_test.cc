@@ -654,6 +654,30 @@ TEST_F(JobManagerTest, MicroBatchOverTheMemoryBudgetFailsBeforeTraining) {
   EXPECT_EQ(small.state(), v1::JOB_STATE_SUCCEEDED) << small.error();
 }
 
+// A rank and target set whose LoRA state exceeds --train_adapter_memory_mb is refused at
+// CreateJob with the sizes and the flag; no job is created, and a smaller job is accepted.
+TEST_F(JobManagerTest, LoraStateOverItsBudgetIsRefusedAtCreate) {
+  JobManagerOptions options = Options();
+  v1::CreateJobRequest request = Request("huge-rank", Repeat(kMappingLine, 2), 2);
+  request.mutable_hyperparameters()->set_rank(1024);
+  request.mutable_hyperparameters()->add_target_modules("all-linear");
+  finetune::LoraTrainConfig config;
+  config.rank = 1024;
+  config.targets.clear();
+  for (int t = 0; t < kNumLoraTargets; ++t) config.targets.push_back(static_cast<LoraTarget>(t));
+  const int64_t needed = finetune::LoraTrainingStateBytes(engine_->spec(), config);
+  options.train_adapter_memory_bytes = needed - 1;
+  ASSERT_NO_FATAL_FAILURE(StartManager(options));
+  absl::StatusOr<v1::Job> refused = manager_->CreateJob(request);
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+  EXPECT_THAT(refused.status().message(), HasSubstr("hyperparameters.rank"));
+  EXPECT_THAT(refused.status().message(), HasSubstr("--train_adapter_memory_mb"));
+  EXPECT_TRUE(manager_->ListJobs(v1::JOB_STATE_UNSPECIFIED, "", 10)->jobs.empty());
+  request.mutable_hyperparameters()->set_rank(64);  // a 16th of the state: fits
+  const v1::Job done = WaitDone(MustCreate(request).job_id());
+  EXPECT_EQ(done.state(), v1::JOB_STATE_SUCCEEDED) << done.error();
+}
+
 // The data directory fills up while a job trains (a small tmpfs; mounting needs root, else the
 // test is skipped). The job fails with an error naming the checkpoint and the cause, its last
 // complete checkpoint stays intact, and the engine keeps serving.
