@@ -44,6 +44,9 @@ cmake --build "$BUILD_DIR" --target "${TARGETS[@]}" -j "${LORAD_BUILD_JOBS:-$(np
 # are not findings; every other ASan/UBSan report is.
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:${ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
+# tokenizer_fuzz also drives the default model's 49k-token vocabulary when the model is here.
+DEFAULT_MODEL="${LORAD_DEFAULT_MODEL:-${LORAD_DATA_DIR:-$ROOT/data}/models/SmolLM2-135M-Instruct.Q4_1.gguf}"
+if [ -z "${LORAD_FUZZ_MODEL:-}" ] && [ -f "$DEFAULT_MODEL" ]; then export LORAD_FUZZ_MODEL="$DEFAULT_MODEL"; fi
 failed=()
 for target in "${TARGETS[@]}"; do
   scratch="$(mktemp -d)"

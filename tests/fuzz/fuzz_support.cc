@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/base/gguf.h"
 #include "engine/tokenizer/vocab_from_gguf.h"
+#include "tests/fixtures/spm_vocab.h"
 #include "tests/fixtures/tiny_model.h"
 
 namespace lorad::fuzz {
@@ -25,22 +26,27 @@ struct TinyText {
   ChatTemplate chat_template;
 };
 
+// The tokenizer and chat template of the GGUF file at `path`; dies if it cannot be read.
+TinyText* TextOfGguf(const std::string& path) {
+  absl::StatusOr<std::unique_ptr<GgufFile>> gguf = GgufFile::Open(path);
+  if (!gguf.ok()) Die(std::string(gguf.status().message()));
+  absl::StatusOr<VocabData> vocab = VocabFromGguf(**gguf);
+  if (!vocab.ok()) Die(std::string(vocab.status().message()));
+  auto* out = new TinyText;
+  out->chat_template = DetectChatTemplate(vocab->chat_template);
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::Create(*std::move(vocab));
+  if (!tokenizer.ok()) Die(std::string(tokenizer.status().message()));
+  out->tokenizer = *std::move(tokenizer);
+  return out;
+}
+
 const TinyText& Tiny() {
   static const TinyText* tiny = [] {
     const std::string path = ScratchDir() + "/tiny.gguf";
     if (absl::Status s = testing::WriteTinyGguf(testing::TinyModelOptions(), path); !s.ok()) {
       Die(std::string(s.message()));
     }
-    absl::StatusOr<std::unique_ptr<GgufFile>> gguf = GgufFile::Open(path);
-    if (!gguf.ok()) Die(std::string(gguf.status().message()));
-    absl::StatusOr<VocabData> vocab = VocabFromGguf(**gguf);
-    if (!vocab.ok()) Die(std::string(vocab.status().message()));
-    auto* out = new TinyText;
-    out->chat_template = DetectChatTemplate(vocab->chat_template);
-    absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::Create(*std::move(vocab));
-    if (!tokenizer.ok()) Die(std::string(tokenizer.status().message()));
-    out->tokenizer = *std::move(tokenizer);
-    return out;
+    return TextOfGguf(path);
   }();
   return *tiny;
 }
@@ -76,6 +82,25 @@ std::string WriteScratchFile(const std::string& name, std::string_view bytes) {
 }
 
 const Tokenizer& TinyTokenizer() { return *Tiny().tokenizer; }
+
+const Tokenizer& SentencePieceTokenizer() {
+  static const Tokenizer* tokenizer = [] {
+    absl::StatusOr<std::unique_ptr<Tokenizer>> made =
+        Tokenizer::Create(testing::SentencePieceTestVocab());
+    if (!made.ok()) Die(std::string(made.status().message()));
+    return made->release();
+  }();
+  return *tokenizer;
+}
+
+const Tokenizer* ModelTokenizer() {
+  static const TinyText* model = []() -> const TinyText* {
+    const char* path = std::getenv("LORAD_FUZZ_MODEL");
+    if (path == nullptr || *path == '\0') return nullptr;
+    return TextOfGguf(path);
+  }();
+  return model == nullptr ? nullptr : model->tokenizer.get();
+}
 const ChatTemplate& TinyChatTemplate() { return Tiny().chat_template; }
 
 uint8_t ByteReader::Byte() { return pos_ < size_ ? data_[pos_++] : 0; }

@@ -27,6 +27,14 @@ const std::string& ScratchDir();
 const Tokenizer& TinyTokenizer();
 const ChatTemplate& TinyChatTemplate();
 
+// The SentencePiece BPE test vocabulary's tokenizer (tests/fixtures/spm_vocab.h). Built once.
+const Tokenizer& SentencePieceTokenizer();
+
+// The tokenizer of the GGUF model at $LORAD_FUZZ_MODEL (scripts/fuzz.sh sets it to the default
+// model, a 49k-token byte-level BPE, when it is present); null when the variable is unset.
+// Built once; aborts if the file cannot be read.
+const Tokenizer* ModelTokenizer();
+
 // Consumes a fuzz input front to back. Length-prefixed fields keep seeds readable: a field is
 // a 2-byte little-endian length and that many bytes (clipped to what is left).
 class ByteReader {

@@ -94,7 +94,10 @@ int Run(const std::string& out) {
        {"Hello, world!", "  leading spaces and\ttabs\nnewlines  ", "<|im_start|>user\nhi<|im_end|>",
         "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80", "1234567890 !@#$%^&*()",
         "ab\xff\xfe"}) {
-    for (char mode : {'\0', '\3'}) seeds.Write("tokenizer_fuzz", std::string(1, mode) + text);
+    // Tiny byte-level BPE, then SentencePiece (bit 2), then the model's vocabulary (bit 3).
+    for (char mode : {'\0', '\3', '\4', '\7', '\x08'}) {
+      seeds.Write("tokenizer_fuzz", std::string(1, mode) + text);
+    }
   }
 
   struct Chat {

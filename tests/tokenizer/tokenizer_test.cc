@@ -8,12 +8,13 @@
 #include "engine/tokenizer/byte_unicode.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/fixtures/spm_vocab.h"
 
 namespace lorad {
 namespace {
 
-using testing::ElementsAre;
-using testing::HasSubstr;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 
 // 0: <|endoftext|>, 1: <|im_start|>, 2: <|im_end|>, 3: <tool> (user-defined),
 // 4..259: the 256 byte tokens, then merge results.
@@ -142,7 +143,7 @@ TEST(ByteLevelTokenizerTest, ConcurrentEncode) {
     });
   }
   for (auto& th : threads) th.join();
-  EXPECT_THAT(ok, testing::Each(true));
+  EXPECT_THAT(ok, ::testing::Each(true));
 }
 
 TEST(TokenizerCreateTest, RejectsBadVocabularies) {
@@ -167,54 +168,8 @@ TEST(TokenizerCreateTest, RejectsBadVocabularies) {
   EXPECT_FALSE(Tokenizer::Create(v).ok());
 }
 
-// SentencePiece: <unk>, <s>, </s>, 256 byte tokens, then scored pieces.
-VocabData SpmVocab() {
-  VocabData v;
-  v.model = "llama";
-  v.tokens = {"<unk>", "<s>", "</s>"};
-  v.token_types = {kTokenTypeUnknown, kTokenTypeControl, kTokenTypeControl};
-  v.scores = {0, 0, 0};
-  for (int b = 0; b < 256; ++b) {
-    char buf[8];
-    snprintf(buf, sizeof(buf), "<0x%02X>", b);
-    v.tokens.push_back(buf);
-    v.token_types.push_back(kTokenTypeByte);
-    v.scores.push_back(0);
-  }
-  const std::vector<std::pair<std::string, float>> pieces = {{"\xE2\x96\x81", -1},
-                                                             {"h", -2},
-                                                             {"e", -3},
-                                                             {"l", -4},
-                                                             {"o", -5},
-                                                             {"w", -6},
-                                                             {"r", -7},
-                                                             {"d", -8},
-                                                             {"he", -10},
-                                                             {"ll", -9},
-                                                             {"hell", -11},
-                                                             {"hello", -12},
-                                                             {"\xE2\x96\x81hello", -13},
-                                                             {"or", -14},
-                                                             {"\xE2\x96\x81w", -15},
-                                                             {"\xE2\x96\x81wor", -16},
-                                                             {"\xE2\x96\x81world", -17},
-                                                             {"wor", -30},
-                                                             {"ld", -20}};
-  for (const auto& [text, score] : pieces) {
-    v.tokens.push_back(text);
-    v.token_types.push_back(kTokenTypeNormal);
-    v.scores.push_back(score);
-  }
-  v.bos_id = 1;
-  v.eos_id = 2;
-  v.unk_id = 0;
-  v.add_bos = true;
-  v.add_space_prefix = true;
-  return v;
-}
-
 TEST(SentencePieceTokenizerTest, MergesByScoreWithSpacePrefix) {
-  auto t = *Tokenizer::Create(SpmVocab());
+  auto t = *Tokenizer::Create(testing::SentencePieceTestVocab());
   auto ids = t->Encode("hello world", /*add_special=*/true, false);
   ASSERT_TRUE(ids.ok()) << ids.status();
   EXPECT_THAT(*ids, ElementsAre(1, Id(*t, "\xE2\x96\x81hello"), Id(*t, "\xE2\x96\x81world")));
@@ -223,7 +178,7 @@ TEST(SentencePieceTokenizerTest, MergesByScoreWithSpacePrefix) {
 }
 
 TEST(SentencePieceTokenizerTest, ByteFallbackAndRoundTrip) {
-  auto t = *Tokenizer::Create(SpmVocab());
+  auto t = *Tokenizer::Create(testing::SentencePieceTestVocab());
   auto ids = t->Encode("hé", false, false);
   ASSERT_TRUE(ids.ok());
   // "▁h" is not a token: ▁, h, then é as bytes C3 A9.
@@ -237,7 +192,7 @@ TEST(SentencePieceTokenizerTest, ByteFallbackAndRoundTrip) {
 }
 
 TEST(SentencePieceTokenizerTest, SpecialTokensResetSpacePrefix) {
-  auto t = *Tokenizer::Create(SpmVocab());
+  auto t = *Tokenizer::Create(testing::SentencePieceTestVocab());
   auto ids = t->Encode("</s>hello", false, /*parse_special=*/true);
   ASSERT_TRUE(ids.ok());
   EXPECT_THAT(*ids, ElementsAre(2, Id(*t, "\xE2\x96\x81hello")));
