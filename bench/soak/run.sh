@@ -7,6 +7,9 @@
 #
 #   bench/soak/run.sh [lorad_soak flags]      e.g. --requests=20000 --clients=32 --adapters=64
 #
+# LORAD_FLAGS adds flags to lorad's command line, e.g. LORAD_FLAGS=--adapter_host_budget_mb=6
+# (a cache that holds a tenth of 64 rank-8 adapters, so requests wait for their adapter).
+#
 # Defaults (2,000 requests, 16 clients, 16 adapters) take a few minutes on 2 cores.
 set -euo pipefail
 
@@ -26,7 +29,8 @@ mkdir -p "$WORK/data/adapters"
   --adapters="$ADAPTERS"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$BUILD/server/lorad" --model="$MODEL" --listen="127.0.0.1:$PORT" --metrics_listen= --http_listen= \
-  --data_dir="$WORK/data" --max_queue=256 --checkpoint_every_steps=5 2>"$WORK/lorad.log" &
+  --data_dir="$WORK/data" --max_queue=256 --checkpoint_every_steps=5 ${LORAD_FLAGS:-} \
+  2>"$WORK/lorad.log" &
 PID=$!
 for _ in $(seq 1 300); do
   if "$BUILD/tools/loractl" --addr="127.0.0.1:$PORT" health --timeout_s=1 >/dev/null 2>&1; then break; fi

@@ -74,7 +74,8 @@ const char* KindName(Kind k) {
 }
 
 // The codes each kind may end with. NOT_FOUND: its adapter was unloaded by the churn thread
-// at that moment; RESOURCE_EXHAUSTED: the queue was full (the daemon's --max_queue).
+// at that moment; RESOURCE_EXHAUSTED: the queue was full (the daemon's --max_queue; any other
+// RESOURCE_EXHAUSTED, such as a full adapter cache, is counted apart and fails the soak).
 std::set<grpc::StatusCode> Expected(Kind k) {
   std::set<grpc::StatusCode> ok = {grpc::StatusCode::OK, grpc::StatusCode::NOT_FOUND,
                                    grpc::StatusCode::RESOURCE_EXHAUSTED};
@@ -82,6 +83,9 @@ std::set<grpc::StatusCode> Expected(Kind k) {
   if (k == Kind::kDeadline) ok.insert(grpc::StatusCode::DEADLINE_EXCEEDED);
   return ok;
 }
+
+// What the engine says when --max_queue is reached (engine/engine.cc).
+constexpr char kQueueFull[] = "request queue is full";
 
 struct Probe {
   std::string adapter_id, prompt, expected;
@@ -166,6 +170,7 @@ int Run() {
   std::mutex mu;
   std::map<Kind, std::map<grpc::StatusCode, int>> codes;
   int probe_mismatches = 0;
+  std::map<std::string, int> other_exhausted;  // RESOURCE_EXHAUSTED not from a full queue
   std::atomic<int> next{0};
   std::atomic<bool> done{false};
   const int total = absl::GetFlag(FLAGS_requests);
@@ -209,7 +214,12 @@ int Run() {
         }
       }
       std::lock_guard<std::mutex> lock(mu);
-      ++codes[kind][status.error_code()];
+      if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+          status.error_message().find(kQueueFull) == std::string::npos) {
+        ++other_exhausted[status.error_message()];
+      } else {
+        ++codes[kind][status.error_code()];
+      }
     }
   };
 
@@ -281,6 +291,11 @@ int Run() {
                       "; ");
     }
     std::printf("| %s | %s |\n", KindName(kind), row.c_str());
+  }
+  for (const auto& [message, n] : other_exhausted) {
+    std::printf("RESOURCE_EXHAUSTED not from a full queue (UNEXPECTED): %d x %s\n", n,
+                message.c_str());
+    failed = true;
   }
   std::printf("probes: %d of %d differed from their solo greedy output\n", probe_mismatches,
               codes[Kind::kProbe][grpc::StatusCode::OK]);

@@ -5,15 +5,11 @@
 #include <cmath>
 
 #include "engine/base/half.h"
+#include "engine/base/target_clones.h"
 
 // Plain loops the compiler vectorizes, cloned per instruction set (GCC function multiversioning;
 // the loader picks the clone once).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define LORAD_SIMD_CLONES \
-  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define LORAD_SIMD_CLONES
-#endif
+#define LORAD_SIMD_CLONES LORAD_TARGET_CLONES("arch=x86-64-v4", "arch=x86-64-v3", "default")
 
 namespace lorad::finetune::fused_kernels {
 namespace {

@@ -5,8 +5,9 @@
 #include <bit>
 #include <cmath>
 
-#define LORAD_MULTIVERSION \
-  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#include "engine/base/target_clones.h"
+
+#define LORAD_MULTIVERSION LORAD_TARGET_CLONES("arch=x86-64-v4", "arch=x86-64-v3", "default")
 
 namespace lorad::vec {
 

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/base/status_macros.h"
+#include "engine/base/target_clones.h"
 #include "engine/ops/op_checks.h"
 #include "engine/ops/ops_backends.h"
 
@@ -12,10 +13,8 @@ namespace {
 
 // One row's heads on the CPU. The FMA clone fuses the rotations' first products in hardware; the
 // default clone gets the same bits from the C library's fma().
-__attribute__((target_clones("arch=x86-64-v3", "default"))) void RotateRow(const RopeTable& t,
-                                                                           float* v,
-                                                                           int32_t num_heads,
-                                                                           int64_t position) {
+LORAD_TARGET_CLONES("arch=x86-64-v3", "default")
+void RotateRow(const RopeTable& t, float* v, int32_t num_heads, int64_t position) {
   const int32_t half = t.head_dim / 2;
   float cos_sin[2 * 256];
   float* cs = half <= 256 ? cos_sin : new float[2 * half];

@@ -92,6 +92,20 @@ TEST_F(DefaultModelTokenizerTest, MatchesHuggingFaceIds) {
   }
 }
 
+// SmolLM2's vocabulary has no byte token for 0x04, 0x06, 0x13, 0x14, 0x16, 0x1d, 0xf1 and 0xf2
+// (found by tokenizer_fuzz on this vocabulary). Those bytes are dropped, as llama.cpp drops a
+// symbol it has no token for; every other byte of the text survives the round trip.
+TEST_F(DefaultModelTokenizerTest, BytesWithoutAByteTokenAreDroppedAsLlamaCppDropsThem) {
+  const Tokenizer& t = *tokenizer_;
+  const std::string text("HHllw,o2\x1d\x00ok\x04\x06!\x13\x14\x16z", 19);
+  auto ids = t.Encode(text, false, false);
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  EXPECT_EQ(t.Decode(*ids), std::string("HHllw,o2\x00ok!z", 13));
+  ids = t.Encode("\x1c\x1e\x1f\x7f", false, false);  // neighbours that have byte tokens
+  ASSERT_TRUE(ids.ok());
+  EXPECT_EQ(t.Decode(*ids), "\x1c\x1e\x1f\x7f");
+}
+
 TEST_F(DefaultModelTokenizerTest, ChatTemplateMatchesJinja) {
   const std::string tmpl = tokenizer_->vocab().chat_template;
   EXPECT_EQ(tmpl, fixture_["chat_template"].get<std::string>());
