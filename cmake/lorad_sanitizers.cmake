@@ -30,3 +30,24 @@ if(lorad_sanitize_flags)
   set(CMAKE_C_FLAGS_RELWITHDEBINFO "-O1 -g")
   set(CMAKE_CXX_FLAGS_RELWITHDEBINFO "-O1 -g")
 endif()
+
+# TSan sees synchronization only in instrumented code, and Debian's libabsl_synchronization is
+# not: every access guarded by an absl::Mutex looked like a race. LORAD_TSAN_ABSL_SOURCE (the
+# Debian abseil source tree that scripts/sanitizers/fetch_absl_source.sh unpacks) compiles
+# absl's synchronization sources, against the installed headers, into every executable; they
+# interpose the shared library's Mutex, CondVar and Notification with instrumented ones that
+# report their locks to TSan.
+set(LORAD_TSAN_ABSL_SOURCE "" CACHE PATH "abseil source tree for an instrumented absl::Mutex (TSan)")
+if(LORAD_SANITIZE STREQUAL "thread" AND LORAD_TSAN_ABSL_SOURCE)
+  set(sync "${LORAD_TSAN_ABSL_SOURCE}/absl/synchronization")
+  add_library(lorad_tsan_absl_sync STATIC
+    ${sync}/mutex.cc ${sync}/notification.cc ${sync}/blocking_counter.cc ${sync}/barrier.cc
+    ${sync}/internal/per_thread_sem.cc ${sync}/internal/waiter.cc
+    ${sync}/internal/create_thread_identity.cc ${sync}/internal/graphcycles.cc)
+  # Built as Debian built it (NDEBUG: no deadlock detection by default).
+  target_compile_definitions(lorad_tsan_absl_sync PRIVATE NDEBUG)
+  link_libraries(lorad_tsan_absl_sync)
+elseif(LORAD_SANITIZE STREQUAL "thread")
+  message(WARNING "LORAD_TSAN_ABSL_SOURCE is not set: TSan will report absl::Mutex-guarded "
+                  "accesses as races (run scripts/sanitizers/fetch_absl_source.sh)")
+endif()

@@ -19,9 +19,10 @@ export CCACHE_BASEDIR="$ROOT" CCACHE_NOHASHDIR=true
 # LORAD_SANITIZE=address|thread: a sanitizer build (scripts/test.sh --sanitize=...).
 # LORAD_BUILD_TESTS=OFF: only the daemon and tools (the container image builds this way).
 # LORAD_BUILD_TARGETS="a b": build only these targets (the TSan run builds the tests it runs).
+# LORAD_CMAKE_ARGS: more -D options for the configure step.
 cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DLORAD_WITH_CUDA="$WITH_CUDA" -DLORAD_SANITIZE="${LORAD_SANITIZE:-}" \
-  -DLORAD_BUILD_TESTS="${LORAD_BUILD_TESTS:-ON}" >/dev/null
+  -DLORAD_BUILD_TESTS="${LORAD_BUILD_TESTS:-ON}" ${LORAD_CMAKE_ARGS:-} >/dev/null
 TARGET_ARGS=()
 for target in ${LORAD_BUILD_TARGETS:-}; do TARGET_ARGS+=(--target "$target"); done
 cmake --build "$BUILD_DIR" -j "${LORAD_BUILD_JOBS:-$(nproc)}" "${TARGET_ARGS[@]}"
